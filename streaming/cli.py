@@ -1,0 +1,163 @@
+"""The ``streaming`` command: serve | ingest | demo | db init."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+import ujson
+
+from streaming.app import make_app
+from streaming.config import ConfigError, Settings, load_settings
+from streaming.errors import IngestError
+from streaming.services import Services
+
+log = logging.getLogger("streaming")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # tornado logs every websocket close and 4xx at WARNING; our handlers log what matters once.
+    logging.getLogger("tornado.access").setLevel(logging.ERROR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streaming", description=__doc__)
+    parser.add_argument("--config", help="a TOML file overriding conf/default.toml")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the websocket and HTTP API")
+    serve.add_argument("--port", type=int, help="overrides server.port")
+
+    ingest = commands.add_parser("ingest", help="ingest an EDF/EDF+/BDF recording")
+    ingest.add_argument("recording", help="path of the .edf or .bdf file")
+    ingest.add_argument("--package-id", help="package id to create (default: a new N:package:<uuid>)")
+    ingest.add_argument("--name", help="package name (default: the file name)")
+    ingest.add_argument("--block-samples", type=int, help="samples per stored block (default: ingest.block_samples)")
+    ingest.add_argument("--json", action="store_true", help="print a machine-readable summary")
+
+    demo = commands.add_parser("demo", help="ingest a real EEG and serve it, with embedded services")
+    demo.add_argument("recording", nargs="?", help="EDF file to serve (default: a bundled real EEG)")
+    demo.add_argument("--port", type=int, help="overrides server.port")
+
+    database = commands.add_parser("db", help="database administration")
+    database_commands = database.add_subparsers(dest="db_command", required=True)
+    database_commands.add_parser("init", help="create or migrate the schema (idempotent)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if getattr(args, "port", None) is not None:
+        settings = settings.replace(server={"port": args.port})
+    configure_logging(settings.server.log_level)
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(settings))
+        if args.command == "ingest":
+            return asyncio.run(_ingest(settings, args))
+        if args.command == "demo":
+            from streaming.demo import run_demo
+
+            return asyncio.run(run_demo(settings, args.recording))
+        if args.command == "db":
+            return asyncio.run(_db_init(settings))
+    except (ValueError, IngestError) as exc:
+        print(f"streaming {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 2
+
+
+async def serve_until_stopped(
+    settings: Settings, services: Services, on_ready: Callable[[], None] | None = None
+) -> None:
+    """Listen on the configured port until SIGINT/SIGTERM, then shut down cleanly."""
+    app = make_app(services)
+    server = app.listen(settings.server.port, settings.server.address, xheaders=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if on_ready is not None:
+            on_ready()
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        server.stop()
+        await services.close()
+
+
+async def _serve(settings: Settings) -> int:
+    services = await Services.start(settings)
+    log.info("listening on %s:%d", settings.server.address, settings.server.port)
+    await serve_until_stopped(settings, services)
+    return 0
+
+
+async def _db_init(settings: Settings) -> int:
+    from streaming.index.database import IndexDatabase
+
+    if not settings.postgres.configured:
+        raise ValueError("no Postgres configured: set DATA_POSTGRES_HOST")
+    index = await IndexDatabase.open(settings.postgres)
+    try:
+        applied = await index.migrate()
+    finally:
+        await index.close()
+    print(f"schema up to date (applied now: {applied or 'none'})")
+    return 0
+
+
+async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from streaming.index.database import IndexDatabase
+    from streaming.ingest.run import ingest_recording
+    from streaming.storage.factory import open_block_store
+
+    if not settings.postgres.configured or not settings.store.url:
+        raise ValueError("ingest needs DATA_POSTGRES_HOST and STREAMING_STORE_URL")
+    index = await IndexDatabase.open(settings.postgres)
+    try:
+        await index.migrate()
+        store = await open_block_store(settings.store)
+        try:
+            result = await ingest_recording(
+                args.recording,
+                index,
+                store,
+                settings.ingest,
+                gap_threshold=settings.server.default_gap_threshold,
+                package_id=args.package_id,
+                name=args.name,
+                block_samples=args.block_samples,
+            )
+        finally:
+            await store.close()
+    finally:
+        await index.close()
+    if args.json:
+        print(ujson.dumps(result.summary(), indent=2))
+    else:
+        state = "already ingested as" if result.already_ingested else "ingested as"
+        print(f"{args.recording} {state} package {result.package_id} ({result.blocks} blocks written)")
+        for channel in result.channels:
+            print(f"  {channel.id}  {channel.name}  {channel.rate:g} Hz  {channel.unit}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Signal processing on decoded samples: trimming to a window (montages and filters come later)."""

@@ -1,0 +1,103 @@
+"""Domain exceptions and their protocol names and HTTP statuses (protocol.md section 4).
+
+Code below the handlers raises these; `handlers/` and `session/` turn them into the protocol's
+error object in one place (`StreamingError.to_json`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+
+class StreamingError(Exception):
+    """An error a client is told about: a protocol name, a sentence and an HTTP status."""
+
+    name = "UnexpectedError"
+    status = 500
+
+    def __init__(self, reason: str, channel_names: Iterable[str] = ()) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.channel_names = list(channel_names)
+
+    def to_json(self) -> dict[str, Any]:
+        """The protocol's error object."""
+        return {"error": self.name, "reason": self.reason, "channelNames": self.channel_names}
+
+
+class UnexpectedError(StreamingError):
+    """A message the server does not understand (protocol.md: "anything else")."""
+
+    name = "UnexpectedError"
+    status = 400
+
+
+class InvalidRequest(StreamingError):
+    """A recognised message with a field that is missing or out of range."""
+
+    name = "InvalidRequest"
+    status = 400
+
+
+class RequestMissingChannels(StreamingError):
+    name = "RequestMissingChannels"
+    status = 400
+
+
+class PackageMissingChannels(StreamingError):
+    name = "PackageMissingChannels"
+    status = 404
+
+
+class PackageNotFound(StreamingError):
+    name = "PackageNotFound"
+    status = 404
+
+
+class NotTimeSeries(StreamingError):
+    name = "NotTimeSeries"
+    status = 400
+
+
+class InvalidMontageName(StreamingError):
+    name = "InvalidMontageName"
+    status = 400
+
+
+class MontageNotSupported(StreamingError):
+    """A montage this server version does not apply yet."""
+
+    name = "MontageNotSupported"
+    status = 400
+
+
+class MontageMisalignment(StreamingError):
+    name = "MontageMisalignment"
+    status = 400
+
+
+class PackageCannotBeMontaged(StreamingError):
+    name = "PackageCannotBeMontaged"
+    status = 400
+
+
+class Unauthorized(StreamingError):
+    name = "Unauthorized"
+    status = 401
+
+
+class Forbidden(StreamingError):
+    name = "Forbidden"
+    status = 403
+
+
+class BlockReadError(StreamingError):
+    """A stored block could not be read or decoded; the request cannot be answered in full."""
+
+    name = "BlockReadError"
+    status = 500
+
+
+class IngestError(Exception):
+    """An ingest could not complete; nothing was indexed."""

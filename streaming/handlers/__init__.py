@@ -1,0 +1,1 @@
+"""Tornado handlers: parse, call a service object, write. No logic lives here."""

@@ -1,0 +1,1 @@
+"""Postgres: the range index of stored blocks plus package and channel metadata."""

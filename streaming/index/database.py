@@ -1,0 +1,164 @@
+"""Reads and writes of the range index and metadata through one aiopg pool."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+import aiopg
+import ujson
+
+from streaming.config import PostgresSettings
+from streaming.index.migrations import migrate
+from streaming.index.models import BlockRef, Channel, Package
+
+_CHANNEL_COLUMNS = (
+    "id, package_id, name, start_us, end_us, unit, rate, type, channel_group, spike_duration, properties"
+)
+
+
+def _channel_from_row(row: Sequence[Any]) -> Channel:
+    properties = row[10]
+    if isinstance(properties, str):
+        properties = ujson.loads(properties)
+    return Channel(
+        id=row[0],
+        package_id=row[1],
+        name=row[2],
+        start=int(row[3]),
+        end=int(row[4]),
+        unit=row[5],
+        rate=float(row[6]),
+        type=row[7],
+        group=row[8],
+        spike_duration=row[9],
+        properties=properties or {},
+    )
+
+
+class IndexDatabase:
+    """The Postgres side of the service: range lookups, package metadata, ingest writes."""
+
+    def __init__(self, pool: aiopg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def open(cls, settings: PostgresSettings, dsn: str | None = None) -> IndexDatabase:
+        """Create the pool once at startup; ``close()`` releases it."""
+        pool = await aiopg.create_pool(
+            dsn or settings.dsn(),
+            minsize=settings.pool_min,
+            maxsize=settings.pool_max,
+            timeout=settings.connect_timeout_seconds,
+        )
+        return cls(pool)
+
+    async def close(self) -> None:
+        self.pool.close()
+        await self.pool.wait_closed()
+
+    @contextlib.asynccontextmanager
+    async def cursor(self) -> AsyncIterator[Any]:
+        async with self.pool.acquire() as connection, connection.cursor() as cursor:
+            yield cursor
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Any]:
+        """A cursor inside BEGIN ... COMMIT, rolled back on any exception (cancellation too)."""
+        async with self.cursor() as cursor:
+            await cursor.execute("BEGIN")
+            try:
+                yield cursor
+            except BaseException:
+                await cursor.execute("ROLLBACK")
+                raise
+            await cursor.execute("COMMIT")
+
+    async def migrate(self) -> list[int]:
+        """Apply pending schema migrations (idempotent)."""
+        async with self.cursor() as cursor:
+            return await migrate(cursor)
+
+    async def get_package(self, package_id: str) -> Package | None:
+        """The package and its channels in ingest order, or None."""
+        async with self.cursor() as cursor:
+            await cursor.execute("SELECT id, name FROM timeseries.packages WHERE id = %s", (package_id,))
+            row = await cursor.fetchone()
+            if row is None:
+                return None
+            await cursor.execute(
+                f"SELECT {_CHANNEL_COLUMNS} FROM timeseries.channels WHERE package_id = %s "
+                "ORDER BY position, name",
+                (package_id,),
+            )
+            channels = tuple(_channel_from_row(r) for r in await cursor.fetchall())
+        return Package(id=row[0], name=row[1], channels=channels)
+
+    async def find_package_by_source(self, sha256: str) -> str | None:
+        async with self.cursor() as cursor:
+            await cursor.execute("SELECT id FROM timeseries.packages WHERE source_sha256 = %s", (sha256,))
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def blocks_for(self, channel_ids: Iterable[str], start: int, end: int) -> dict[str, list[BlockRef]]:
+        """Blocks overlapping ``[start, end)`` for every channel, in one query, each list in time order."""
+        ids = list(dict.fromkeys(channel_ids))
+        found: dict[str, list[BlockRef]] = {channel_id: [] for channel_id in ids}
+        if not ids or start >= end:
+            return found
+        async with self.cursor() as cursor:
+            await cursor.execute(
+                "SELECT channel, lower(range), upper(range), location, rate FROM timeseries.ranges "
+                "WHERE channel = ANY(%s) AND range && int8range(%s, %s) ORDER BY channel, lower(range)",
+                (ids, start, end),
+            )
+            for channel, lo, hi, location, rate in await cursor.fetchall():
+                found[channel].append(BlockRef(channel, int(lo), int(hi), location, float(rate)))
+        return found
+
+    async def insert_package(
+        self,
+        package_id: str,
+        name: str,
+        source_sha256: str | None,
+        channels: Sequence[Channel],
+        blocks: Sequence[BlockRef],
+    ) -> None:
+        """Index a whole ingest in one transaction: all of it becomes visible, or none of it."""
+        async with self.transaction() as cursor:
+            await cursor.execute(
+                "INSERT INTO timeseries.packages (id, name, source_sha256) VALUES (%s, %s, %s)",
+                (package_id, name, source_sha256),
+            )
+            for position, channel in enumerate(channels):
+                await cursor.execute(
+                    "INSERT INTO timeseries.channels (id, package_id, name, start_us, end_us, unit, rate, "
+                    "type, channel_group, spike_duration, properties, position) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        channel.id,
+                        package_id,
+                        channel.name,
+                        channel.start,
+                        channel.end,
+                        channel.unit,
+                        channel.rate,
+                        channel.type,
+                        channel.group,
+                        channel.spike_duration,
+                        ujson.dumps(channel.properties),
+                        position,
+                    ),
+                )
+            for offset in range(0, len(blocks), 500):
+                batch = blocks[offset : offset + 500]
+                values = ", ".join(["(%s, %s, int8range(%s, %s), %s, false)"] * len(batch))
+                params: list[Any] = []
+                for block in batch:
+                    params.extend((block.channel, block.rate, block.lo, block.hi, block.location))
+                await cursor.execute(
+                    "INSERT INTO timeseries.ranges (channel, rate, range, location, follows_gap) "
+                    f"VALUES {values}",
+                    params,
+                )

@@ -1,0 +1,1 @@
+"""Recording files -> blocks in the store + rows in the range index."""

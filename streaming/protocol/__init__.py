@@ -1,0 +1,1 @@
+"""The wire format: parse client JSON messages, encode protobuf and JSON frames (pure functions)."""
