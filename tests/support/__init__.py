@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: protobuf decoding, a websocket viewer client, reference computations."""

@@ -1,0 +1,60 @@
+"""Run the real server (real Services, real tornado app, real port) inside the test's event loop."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import tornado.httpserver
+
+from streaming.app import make_app
+from streaming.config import Settings
+from streaming.ingest.run import IngestResult, ingest_recording
+from streaming.services import Services
+
+
+@dataclasses.dataclass
+class RunningServer:
+    settings: Settings
+    services: Services
+    http: tornado.httpserver.HTTPServer
+    packages: dict[str, IngestResult] = dataclasses.field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return self.settings.server.port
+
+    def http_url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def ws_url(self, package_id: str, **params: str) -> str:
+        query = "".join(f"&{key}={value}" for key, value in params.items())
+        return f"ws://127.0.0.1:{self.port}/ts/query?package={package_id}{query}"
+
+    async def ingest(self, path: Path, **options: object) -> IngestResult:
+        result = await ingest_recording(
+            path,
+            self.services.index,
+            self.services.store,
+            self.settings.ingest,
+            gap_threshold=self.settings.server.default_gap_threshold,
+            **options,  # type: ignore[arg-type]
+        )
+        self.packages[result.name] = result
+        return result
+
+
+@contextlib.asynccontextmanager
+async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    services = await Services.start(settings)
+    try:
+        http = make_app(services).listen(settings.server.port, settings.server.address)
+        try:
+            yield RunningServer(settings, services, http)
+        finally:
+            http.stop()
+            await http.close_all_connections()
+    finally:
+        await services.close()
