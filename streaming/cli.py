@@ -40,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("recording", help="path of the .edf or .bdf file")
     ingest.add_argument("--package-id", help="package id to create (default: a new N:package:<uuid>)")
     ingest.add_argument("--name", help="package name (default: the file name)")
-    ingest.add_argument("--block-samples", type=int, help="samples per stored block (default: ingest.block_samples)")
+    ingest.add_argument(
+        "--block-samples", type=int, help="samples per stored block (default: ingest.block_samples)"
+    )
     ingest.add_argument("--json", action="store_true", help="print a machine-readable summary")
 
     demo = commands.add_parser("demo", help="ingest a real EEG and serve it, with embedded services")

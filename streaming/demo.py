@@ -83,6 +83,11 @@ def print_banner(settings: Settings, result: IngestResult, recording: Path) -> N
     print("\n".join(lines), flush=True)
 
 
+def _local_store_url(directory: Path) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory.resolve().as_uri() + "/"
+
+
 async def run_demo(settings: Settings, recording: str | None) -> int:
     """Ingest ``recording`` (idempotently) and serve it until interrupted."""
     from streaming.cli import serve_until_stopped
@@ -90,9 +95,7 @@ async def run_demo(settings: Settings, recording: str | None) -> int:
     path = Path(recording) if recording else default_recording()
     data_dir = Path(settings.demo.data_dir).expanduser()
     if not settings.store.url:
-        blocks = data_dir / "blocks"
-        blocks.mkdir(parents=True, exist_ok=True)
-        settings = settings.replace(store={"url": blocks.resolve().as_uri() + "/"})
+        settings = settings.replace(store={"url": _local_store_url(data_dir / "blocks")})
     with contextlib.ExitStack() as stack:
         dsn = None
         if not settings.postgres.configured:

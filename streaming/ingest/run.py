@@ -192,17 +192,20 @@ async def _write_blocks(
     async def write(block: PlannedBlock) -> None:
         async with slots:
             data = await asyncio.to_thread(_encode, recording, block, settings.gzip_level)
-            await store.put(block.ref.location, data)
+            # Recorded before the write: a write that fails halfway may still have left an object.
             written.append(block.ref.location)
+            await store.put(block.ref.location, data)
 
     batch = max(1, settings.upload_concurrency * 4)
     for offset in range(0, len(planned), batch):
-        try:
-            async with asyncio.TaskGroup() as group:
-                for block in planned[offset : offset + batch]:
-                    group.create_task(write(block))
-        except BaseExceptionGroup as failures:
-            raise failures.exceptions[0] from None
+        # gather, not a TaskGroup: let every write of the batch finish before cleaning up after a
+        # failure, or a write still running in a thread could land after its block was deleted.
+        outcomes = await asyncio.gather(
+            *(write(block) for block in planned[offset : offset + batch]), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
 
 def _encode(recording: Recording, block: PlannedBlock, level: int) -> bytes:

@@ -79,7 +79,7 @@ Segment = _CLASSES["Segment"]
 TimeSeriesMessage = _CLASSES["TimeSeriesMessage"]
 
 
-def decode_message(frame: bytes):  # noqa: ANN201 - a generated protobuf class
+def decode_message(frame: bytes):
     """Parse one binary frame with the official protobuf runtime."""
     message = TimeSeriesMessage()
     message.ParseFromString(frame)

@@ -1,0 +1,244 @@
+"""Ingest: gaps, mixed rates, idempotency, and failures that leave nothing half-indexed."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streaming.errors import IngestError
+from streaming.index.database import IndexDatabase
+from streaming.ingest.run import ingest_recording
+from streaming.storage.base import StoreUnavailable
+from streaming.storage.codec import decode_block
+from streaming.storage.local import LocalBlockStore
+from tests.conftest import make_settings
+from tests.support.client import ViewerClient
+from tests.support.edf_writer import EdfSignalSpec, write_edf_plus
+from tests.support.server import start_server
+
+HEADER_START_US = 1_224_017_292_000_000  # 14.10.08 20.48.12 UTC
+
+
+def _ramp(records: int, per_record: int, offset: int = 0) -> np.ndarray:
+    return (np.arange(records * per_record) * 7 + offset) % 60000 - 30000
+
+
+@pytest.fixture
+def gap_recording(tmp_path: Path) -> Path:
+    """Two 100 Hz channels: records at 0-4 s, then a 5 s gap, then records at 10-14 s (EDF+D)."""
+    signals = [
+        EdfSignalSpec("Fp1-Ref", 100, _ramp(10, 100)),
+        EdfSignalSpec("Fp2-Ref", 100, _ramp(10, 100, 5)),
+    ]
+    return write_edf_plus(tmp_path / "gap.edf", signals, [0, 1, 2, 3, 4, 10, 11, 12, 13, 14])
+
+
+@pytest.fixture
+def mixed_rate_recording(tmp_path: Path) -> Path:
+    """One channel at 250 Hz and one at 1000 Hz in the same 1 s records (EDF+C)."""
+    signals = [EdfSignalSpec("EEG", 250, _ramp(8, 250)), EdfSignalSpec("ECG", 1000, _ramp(8, 1000, 11))]
+    return write_edf_plus(tmp_path / "mixed.edf", signals, list(range(8)), discontinuous=False)
+
+
+@contextlib.asynccontextmanager
+async def _local_server(database, tmp_path: Path):
+    settings = make_settings(database, (tmp_path / "blocks").as_uri() + "/")
+    async with start_server(settings) as server:
+        yield server
+
+
+async def _ranges(index: IndexDatabase, channel_id: str) -> list[tuple[int, int, str]]:
+    async with index.cursor() as cursor:
+        await cursor.execute(
+            "SELECT lower(range), upper(range), location FROM timeseries.ranges "
+            "WHERE channel = %s ORDER BY lower(range)",
+            (channel_id,),
+        )
+        return [(int(lo), int(hi), loc) for lo, hi, loc in await cursor.fetchall()]
+
+
+async def _count(index: IndexDatabase, table: str) -> int:
+    async with index.cursor() as cursor:
+        await cursor.execute(f"SELECT count(*) FROM timeseries.{table}")
+        return (await cursor.fetchone())[0]
+
+
+async def test_edf_plus_d_gap_gives_separate_ranges_and_an_empty_window(database, tmp_path, gap_recording):
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(gap_recording, block_samples=150)
+        channel = result.channels[0]
+        assert channel.name == "Fp1-Ref" and channel.rate == 100
+        ranges = await _ranges(server.services.index, channel.id)
+        second = HEADER_START_US + 10_000_000
+        assert [(lo, hi) for lo, hi, _ in ranges] == [
+            (HEADER_START_US, HEADER_START_US + 1_500_000),
+            (HEADER_START_US + 1_500_000, HEADER_START_US + 3_000_000),
+            (HEADER_START_US + 3_000_000, HEADER_START_US + 4_500_000),
+            (HEADER_START_US + 4_500_000, HEADER_START_US + 5_000_000),
+            (second, second + 1_500_000),
+            (second + 1_500_000, second + 3_000_000),
+            (second + 3_000_000, second + 4_500_000),
+            (second + 4_500_000, second + 5_000_000),
+        ]
+        # storage.md key naming: {channelId}_{firstSampleUs}_{endUs}.bfts.gz
+        assert all(loc == f"{channel.id}_{lo}_{hi}.bfts.gz" for lo, hi, loc in ranges)
+        stored = decode_block(await server.services.store.get(ranges[4][2]))
+        np.testing.assert_array_equal(stored, _ramp(10, 100)[500:650])
+
+        client = await ViewerClient.connect(server.ws_url(result.package_id))
+        try:
+            inside_gap = await client.page(
+                {
+                    "startTime": HEADER_START_US + 6_000_000,
+                    "endTime": HEADER_START_US + 9_000_000,
+                    "pixelWidth": 10_000,
+                    "virtualChannels": [{"id": channel.id, "name": channel.name}],
+                }
+            )
+            (empty,) = inside_gap.channel(channel.id)
+            assert empty.totalResponses == 1 and empty.segment.nrPoints == 0
+
+            across = await client.page(
+                {
+                    "startTime": HEADER_START_US + 4_900_000,
+                    "endTime": HEADER_START_US + 10_100_000,
+                    "pixelWidth": 10_000,
+                    "virtualChannels": [{"id": channel.id, "name": channel.name}],
+                }
+            )
+            before, after = across.channel(channel.id)
+            assert before.segment.startTs == HEADER_START_US + 4_900_000
+            np.testing.assert_array_equal(before.segment.data, _ramp(10, 100)[490:500])
+            assert after.segment.startTs == second
+            np.testing.assert_array_equal(after.segment.data, _ramp(10, 100)[500:510])
+        finally:
+            client.close()
+
+
+async def test_mixed_rates_keep_each_channel_rate(database, tmp_path, mixed_rate_recording):
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(mixed_rate_recording)
+        eeg, ecg = result.channels
+        assert (eeg.rate, ecg.rate) == (250, 1000)
+        assert eeg.end == ecg.end == HEADER_START_US + 8_000_000
+        client = await ViewerClient.connect(server.ws_url(result.package_id))
+        try:
+            await client.send({"montage": "NOT_MONTAGED", "packageId": result.package_id})
+            details = (await client.receive_json())["channelDetails"]
+            assert [(d["name"], d["rate"]) for d in details] == [("EEG", 250.0), ("ECG", 1000.0)]
+            start = HEADER_START_US + 2_000_000
+            page = await client.page(
+                {
+                    "startTime": start,
+                    "endTime": start + 1_000_000,
+                    "pixelWidth": 5000,  # 1.25 samples/pixel at 250 Hz (raw), 5 at 1000 Hz (min/max)
+                    "virtualChannels": [{"id": c.id, "name": c.name} for c in (eeg, ecg)],
+                }
+            )
+        finally:
+            client.close()
+        (eeg_message,) = page.channel(eeg.id)
+        assert not eeg_message.segment.isMinMax and eeg_message.segment.samplePeriod == 4000
+        np.testing.assert_array_equal(eeg_message.segment.data, _ramp(8, 250)[500:750])
+        (ecg_message,) = page.channel(ecg.id)
+        assert ecg_message.segment.isMinMax and ecg_message.segment.samplePeriod == 5000
+        window = _ramp(8, 1000, 11)[2000:3000].reshape(200, 5)
+        expected = np.column_stack([window.min(axis=1), window.max(axis=1)]).ravel()
+        np.testing.assert_array_equal(ecg_message.segment.data, expected)
+
+
+async def test_ingesting_the_same_file_twice_creates_nothing_new(database, tmp_path, gap_recording):
+    async with _local_server(database, tmp_path) as server:
+        first = await server.ingest(gap_recording, block_samples=150)
+        rows = await _count(server.services.index, "ranges")
+        again = await server.ingest(gap_recording, block_samples=150)
+        assert again.already_ingested and again.package_id == first.package_id
+        assert [c.id for c in again.channels] == [c.id for c in first.channels]
+        assert await _count(server.services.index, "ranges") == rows
+        with pytest.raises(IngestError, match="already ingested"):
+            await server.ingest(gap_recording, package_id="N:package:other")
+
+
+class FailingAfter(LocalBlockStore):
+    """A real local store that stops accepting writes after ``allowed`` of them (the store going down)."""
+
+    def __init__(self, root: Path, allowed: int) -> None:
+        super().__init__(root)
+        self.allowed = allowed
+
+    async def put(self, key: str, data: bytes) -> None:
+        if self.allowed <= 0:
+            raise StoreUnavailable("store went away")
+        self.allowed -= 1
+        await super().put(key, data)
+
+
+async def test_store_failure_midway_leaves_no_rows_and_no_orphans(database, tmp_path, gap_recording):
+    async with _local_server(database, tmp_path) as server:
+        store = FailingAfter(tmp_path / "flaky", allowed=5)
+        with pytest.raises(IngestError, match="nothing was indexed"):
+            await ingest_recording(
+                gap_recording, server.services.index, store, server.settings.ingest, block_samples=150
+            )
+        assert await _count(server.services.index, "ranges") == 0
+        assert await _count(server.services.index, "packages") == 0
+        assert [p for p in (tmp_path / "flaky").rglob("*") if p.is_file()] == []
+
+
+async def test_unreadable_file_is_refused_cleanly(database, tmp_path):
+    bogus = tmp_path / "bogus.edf"
+    bogus.write_bytes(b"this is not an EDF file" * 100)
+    async with _local_server(database, tmp_path) as server:
+        with pytest.raises(IngestError):
+            await server.ingest(bogus)
+        assert await _count(server.services.index, "ranges") == 0
+        assert await _count(server.services.index, "packages") == 0
+
+
+async def test_missing_bucket_fails_without_rows(database, tmp_path, gap_recording, s3_server):
+    settings = make_settings(database, "s3://no-such-bucket/x/", s3_server.endpoint_url)
+    async with start_server(settings) as server:
+        with pytest.raises(IngestError):
+            await server.ingest(gap_recording)
+        assert await _count(server.services.index, "ranges") == 0
+
+
+def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streaming", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_cli_db_init_and_ingest_json(database, tmp_path, gap_recording):
+    env = {
+        "DATA_POSTGRES_HOST": str(database["host"]),
+        "DATA_POSTGRES_PORT": str(database["port"]),
+        "DATA_POSTGRES_DATABASE": str(database["database"]),
+        "DATA_POSTGRES_USER": str(database["user"]),
+        "STREAMING_STORE_URL": (tmp_path / "cli-blocks").as_uri() + "/",
+    }
+    for _ in range(2):
+        done = _cli(["db", "init"], env)
+        assert done.returncode == 0, done.stderr
+    done = _cli(["ingest", str(gap_recording), "--json", "--block-samples", "200"], env)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["packageId"].startswith("N:package:") and not summary["alreadyIngested"]
+    assert [c["name"] for c in summary["channels"]] == ["Fp1-Ref", "Fp2-Ref"]
+    assert all(c["id"].startswith("N:channel:") for c in summary["channels"])
+    assert summary["blocks"] == 2 * 2 * 3  # 2 channels x 2 segments x ceil(500 / 200)
+    again = _cli(["ingest", str(gap_recording)], env)
+    assert again.returncode == 0 and "already ingested" in again.stdout
+    missing = _cli(["ingest", str(tmp_path / "nope.edf")], env)
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
