@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,7 +94,7 @@ async def run_demo(settings: Settings, recording: str | None) -> int:
     from streaming.cli import serve_until_stopped
 
     path = Path(recording) if recording else default_recording()
-    data_dir = Path(settings.demo.data_dir).expanduser()
+    data_dir = Path(os.path.expanduser(settings.demo.data_dir))
     if not settings.store.url:
         settings = settings.replace(store={"url": _local_store_url(data_dir / "blocks")})
     with contextlib.ExitStack() as stack:
