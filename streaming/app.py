@@ -21,4 +21,6 @@ def make_app(services: Services) -> tornado.web.Application:
         routes,  # type: ignore[arg-type]
         # permessage-deflate stays off: float data barely compresses and costs ~65 s of CPU per GB.
         websocket_max_message_size=1 << 20,
+        websocket_ping_interval=services.settings.server.ping_interval_seconds,
+        websocket_ping_timeout=services.settings.server.ping_timeout_seconds,
     )

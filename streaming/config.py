@@ -27,6 +27,8 @@ LEGACY_ENV_NAMES: dict[tuple[str, str], str] = {
     ("server", "idle_timeout_seconds"): "IDLE_TIMEOUT",
     ("server", "default_gap_threshold"): "DEFAULT_GAP_THRESHOLD",
     ("server", "max_message_queue"): "MAX_MESSAGE_QUEUE",
+    ("server", "throttle_items"): "TIMESERIES_THROTTLE_ITEMS",
+    ("server", "throttle_period_seconds"): "TIMESERIES_THROTTLE_PERIOD_SECONDS",
     ("postgres", "host"): "DATA_POSTGRES_HOST",
     ("postgres", "port"): "DATA_POSTGRES_PORT",
     ("postgres", "database"): "DATA_POSTGRES_DATABASE",
@@ -53,6 +55,10 @@ class ServerSettings:
     default_gap_threshold: float
     max_message_queue: int
     keepalive_seconds: float
+    ping_interval_seconds: float
+    ping_timeout_seconds: float
+    throttle_items: int
+    throttle_period_seconds: float
     cpu_workers: int
     inline_samples: int
     allowed_origins: tuple[str, ...]
@@ -242,6 +248,14 @@ def _validate(settings: Settings) -> None:
         (settings.server.query_limit >= 1, "server.query_limit must be at least 1"),
         (settings.server.max_message_queue >= 1, "server.max_message_queue must be at least 1"),
         (settings.server.cpu_workers >= 1, "server.cpu_workers must be at least 1"),
+        (settings.server.throttle_items >= 1, "server.throttle_items must be at least 1"),
+        (settings.server.throttle_period_seconds > 0, "server.throttle_period_seconds must be positive"),
+        (
+            0 < settings.server.ping_timeout_seconds <= settings.server.ping_interval_seconds,
+            "server.ping_timeout_seconds must be positive and at most ping_interval_seconds",
+        ),
+        (settings.server.keepalive_seconds > 0, "server.keepalive_seconds must be positive"),
+        (settings.server.idle_timeout_seconds > 0, "server.idle_timeout_seconds must be positive"),
         (settings.server.default_gap_threshold > 1.0, "server.default_gap_threshold must exceed 1"),
         (settings.postgres.pool_max >= max(1, settings.postgres.pool_min), "postgres.pool_max < pool_min"),
         (settings.store.fetch_concurrency >= 1, "store.fetch_concurrency must be at least 1"),

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,6 +83,10 @@ def print_banner(settings: Settings, result: IngestResult, recording: Path) -> N
     print("\n".join(lines), flush=True)
 
 
+def demo_data_dir(settings: Settings) -> Path:
+    return Path(settings.demo.data_dir).expanduser()
+
+
 def _local_store_url(directory: Path) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     return directory.resolve().as_uri() + "/"
@@ -94,7 +97,7 @@ async def run_demo(settings: Settings, recording: str | None) -> int:
     from streaming.cli import serve_until_stopped
 
     path = Path(recording) if recording else default_recording()
-    data_dir = Path(os.path.expanduser(settings.demo.data_dir))
+    data_dir = demo_data_dir(settings)
     if not settings.store.url:
         settings = settings.replace(store={"url": _local_store_url(data_dir / "blocks")})
     with contextlib.ExitStack() as stack:

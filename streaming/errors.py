@@ -65,10 +65,10 @@ class InvalidMontageName(StreamingError):
     status = 400
 
 
-class MontageNotSupported(StreamingError):
-    """A montage this server version does not apply yet."""
+class InvalidFilter(StreamingError):
+    """Filter parameters that make no stable filter for the channel (the reason names rate and limit)."""
 
-    name = "MontageNotSupported"
+    name = "InvalidFilter"
     status = 400
 
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 
-STAGES = ("lookup", "fetch", "decode", "trim", "resample", "encode", "send")
+STAGES = ("lookup", "fetch", "decode", "montage", "trim", "filter", "resample", "encode", "send")
 
 
 class StageClock:

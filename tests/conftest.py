@@ -94,3 +94,13 @@ async def eeg_server(
         async with start_server(settings) as server:
             await server.ingest(shared_eeg, block_samples=10_000)
             yield server
+
+
+@contextlib.asynccontextmanager
+async def eeg_server_with(tmp_path: Path, recording: Path, **server: object) -> AsyncIterator[RunningServer]:
+    """A private server (own database, local store) with some server settings changed."""
+    with scratch_database() as params:
+        settings = make_settings(params, (tmp_path / "blocks").as_uri() + "/", server=dict(server))
+        async with start_server(settings) as running:
+            await running.ingest(recording, block_samples=10_000)
+            yield running

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 
-# Sample times are lo + i * 1e6 / rate microseconds; a window edge that lands on a sample within this
-# many samples counts as landing on it, so float rounding never drops or duplicates an edge sample.
-_EDGE_TOLERANCE = 1e-6
+# Sample times are lo + i * 1e6 / rate microseconds; a sample within this many microseconds of a
+# window edge counts as on it, so float rounding never drops or duplicates an edge sample. Kept in
+# time, not samples, so it stays far below 1 us at any rate.
+_EDGE_TOLERANCE_US = 1e-3
 
 
 def sample_period_us(rate: float) -> float:
@@ -29,8 +30,9 @@ def window_indices(lo: int, rate: float, count: int, start: int, end: int) -> tu
         The request window, microseconds, half-open.
     """
     scale = rate / 1e6
-    i0 = math.ceil((start - lo) * scale - _EDGE_TOLERANCE)
-    i1 = math.ceil((end - lo) * scale - _EDGE_TOLERANCE)
+    tolerance = _EDGE_TOLERANCE_US * scale
+    i0 = math.ceil((start - lo) * scale - tolerance)
+    i1 = math.ceil((end - lo) * scale - tolerance)
     i0 = min(max(i0, 0), count)
     i1 = min(max(i1, i0), count)
     return i0, i1

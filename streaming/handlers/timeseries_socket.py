@@ -14,7 +14,7 @@ from streaming.index.models import Package
 from streaming.pipeline.stream import ConnectionClosed
 from streaming.protocol.frames import json_frame
 from streaming.services import Services
-from streaming.session.viewer import ViewerSession
+from streaming.session.viewer import SessionLimits, ViewerSession
 
 
 class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
@@ -58,11 +58,13 @@ class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
             self.package,
             self.services.streamer,
             self,
-            max_queue=self.services.settings.server.max_message_queue,
+            limits=SessionLimits.from_settings(self.services.settings.server),
             start_at_epoch=start_at_epoch,
             on_finished=self.services.sessions.discard,
+            close_connection=lambda reason: self.close(1000, reason),
         )
         self.services.sessions.add(self.session)
+        self.session.start()
         self.set_nodelay(True)
 
     def on_message(self, message: str | bytes) -> None:

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from streaming.dsp.filters import ChannelFilter
 from streaming.dsp.trim import sample_period_us, sample_time_us, window_indices
 from streaming.protocol.frames import SegmentHeader, encode_segment_message
 from streaming.resample.minmax import group_size, minmax_pairs, needs_resampling
@@ -26,6 +27,8 @@ class ChannelPage:
     pixel_width: float
     query_limit: int | None = None
     time_offset: int = 0  # subtracted from every time sent (startAtEpoch)
+    secondary_id: str | None = None  # montage: samples are this page's channel minus this one
+    filter: ChannelFilter | None = dataclasses.field(default=None, compare=False)
 
 
 def _header(page: ChannelPage, start_ts: int, sample_period: float, is_min_max: bool) -> SegmentHeader:
@@ -73,6 +76,9 @@ def render_block(
     with clock.stage("trim"):
         first, stop = window_indices(block_lo, page.rate, samples.shape[0], page.start, page.end)
         window = samples[first:stop]
+    if page.filter is not None:
+        with clock.stage("filter"):
+            window = page.filter.apply(window, block_lo + first * sample_period_us(page.rate))
     values, group = reduce_window(window, page, clock)
     if page.query_limit is not None and values.shape[0] > page.query_limit:
         values = values[: page.query_limit]

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 
 from streaming.cache.reader import BlockReader
 from streaming.cpu import CpuPool
-from streaming.errors import BlockReadError, NotTimeSeries, PackageMissingChannels, StreamingError
+from streaming.dsp.montage import subtract
+from streaming.errors import BlockReadError, MontageMisalignment, StreamingError
 from streaming.index.database import IndexDatabase
 from streaming.index.models import BlockRef, Package
+from streaming.pipeline.plan import ViewState, plan_pages
 from streaming.pipeline.render import ChannelPage, render_block, render_empty
 from streaming.protocol.frames import json_frame
 from streaming.protocol.requests import TimeSeriesRequest
@@ -35,33 +38,12 @@ class FrameSink(Protocol):
     async def send_text(self, frame: str) -> None: ...
 
 
-def plan_pages(request: TimeSeriesRequest, package: Package, time_offset: int = 0) -> list[ChannelPage]:
-    """One ChannelPage per requested channel; unknown ids raise PackageMissingChannels."""
-    missing = [vc.id for vc in request.channels if package.channel(vc.id) is None]
-    if missing:
-        raise PackageMissingChannels(
-            f"{len(missing)} requested channel(s) are not in package {package.id}", missing
-        )
-    pages = []
-    for virtual in request.channels:
-        channel = package.channel(virtual.id)
-        assert channel is not None
-        if not channel.is_continuous:
-            raise NotTimeSeries(f"channel {channel.name} is a {channel.type} channel", [channel.name])
-        pages.append(
-            ChannelPage(
-                channel_id=channel.id,
-                channel_name=virtual.name or channel.name,
-                unit=channel.unit,
-                rate=channel.rate,
-                start=request.start + time_offset,
-                end=request.end + time_offset,
-                pixel_width=request.pixel_width,
-                query_limit=request.query_limit,
-                time_offset=time_offset,
-            )
-        )
-    return pages
+@dataclasses.dataclass(frozen=True)
+class BlockSource:
+    """The blocks of one virtual channel and how to read one of them as samples."""
+
+    blocks: Sequence[BlockRef]
+    read: Callable[[BlockRef], Awaitable[np.ndarray]]
 
 
 class PageStreamer:
@@ -86,45 +68,69 @@ class PageStreamer:
         request: TimeSeriesRequest,
         package: Package,
         sink: FrameSink,
-        time_offset: int = 0,
+        view: ViewState | None = None,
     ) -> None:
         """Send every message that answers ``request``; returns when all were handed to the socket."""
-        pages = plan_pages(request, package, time_offset)
+        pages = plan_pages(request, package, view)
+        ids = {page.channel_id for page in pages} | {p.secondary_id for p in pages if p.secondary_id}
         if request.query_limit == 0:
-            blocks: dict[str, list[BlockRef]] = {page.channel_id: [] for page in pages}
+            blocks: dict[str, list[BlockRef]] = {channel_id: [] for channel_id in ids}
         else:
             with self.clock.stage("lookup"):
-                blocks = await self.index.blocks_for(
-                    [page.channel_id for page in pages], pages[0].start, pages[0].end
-                )
+                blocks = await self.index.blocks_for(sorted(ids), pages[0].start, pages[0].end)
+        sources = [self._source(page, blocks) for page in pages]
         slots = asyncio.Semaphore(self.parallelism)
 
-        async def run(page: ChannelPage) -> None:
+        async def run(page: ChannelPage, source: BlockSource) -> None:
             async with slots:
-                await self._stream_channel(page, blocks[page.channel_id], sink)
+                await self._stream_channel(page, source, sink)
 
         try:
             async with asyncio.TaskGroup() as group:
-                for page in pages:
-                    group.create_task(run(page))
+                for page, source in zip(pages, sources, strict=True):
+                    group.create_task(run(page, source))
         except BaseExceptionGroup as failures:
             # One failed channel cancels its siblings; report the failure that explains the rest.
             raise _most_telling(failures) from None
 
-    async def _stream_channel(self, page: ChannelPage, blocks: Sequence[BlockRef], sink: FrameSink) -> None:
+    def _source(self, page: ChannelPage, blocks: dict[str, list[BlockRef]]) -> BlockSource:
+        lead = blocks[page.channel_id]
+        if page.secondary_id is None:
+            return BlockSource(lead, self.reader.samples)
+        secondary = blocks[page.secondary_id]
+        if [b.lo for b in lead] != [b.lo for b in secondary]:
+            raise MontageMisalignment(
+                f"{page.channel_name}: the two channels are stored in differently aligned blocks",
+                [page.channel_name],
+            )
+        partner = dict(zip((b.lo for b in lead), secondary, strict=True))
+
+        async def difference(block: BlockRef) -> np.ndarray:
+            a, b = await asyncio.gather(self.reader.samples(block), self.reader.samples(partner[block.lo]))
+            if a.shape != b.shape:
+                raise BlockReadError(
+                    f"{page.channel_name}: blocks at {block.lo} hold {a.shape[0]} and {b.shape[0]} samples"
+                )
+            with self.clock.stage("montage"):
+                return subtract(a, b)
+
+        return BlockSource(lead, difference)
+
+    async def _stream_channel(self, page: ChannelPage, source: BlockSource, sink: FrameSink) -> None:
+        blocks = source.blocks
         if not blocks:
             await self._send(sink, render_empty(page, self.clock))
             return
         total = len(blocks)
         # Read one block ahead: the next fetch overlaps this block's rendering and sending, and at
         # most two decoded blocks per channel are alive, however long the window.
-        upcoming: asyncio.Task[np.ndarray] | None = asyncio.ensure_future(self.reader.samples(blocks[0]))
+        upcoming: asyncio.Task[np.ndarray] | None = asyncio.ensure_future(source.read(blocks[0]))
         try:
             for sequence_id, block in enumerate(blocks):
                 assert upcoming is not None
                 current, upcoming = upcoming, None
                 if sequence_id + 1 < total:
-                    upcoming = asyncio.ensure_future(self.reader.samples(blocks[sequence_id + 1]))
+                    upcoming = asyncio.ensure_future(source.read(blocks[sequence_id + 1]))
                 try:
                     samples = await current
                 except BlockReadError as exc:

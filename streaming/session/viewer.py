@@ -1,22 +1,33 @@
-"""Per-websocket state: the package, the queue of page requests and the task answering them.
+"""Per-websocket state: montage, filters, the queue of page requests, cancellation and liveness.
 
-Knows nothing of tornado: frames leave through a FrameSink, and a closed socket surfaces as
-ConnectionClosed from it.
+Knows nothing of tornado: frames leave through a FrameSink (a closed socket surfaces as
+ConnectionClosed from it), and the connection is closed through a callback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import itertools
 import logging
 import time
 from collections.abc import Callable
 
-from streaming.errors import MontageNotSupported, StreamingError, UnexpectedError
-from streaming.index.models import Package
+from streaming.config import ServerSettings
+from streaming.dsp.filters import FilterSpec, FilterSpecError
+from streaming.dsp.montage import missing_channels, montage_pairs
+from streaming.errors import (
+    InvalidFilter,
+    PackageCannotBeMontaged,
+    PackageMissingChannels,
+    StreamingError,
+    UnexpectedError,
+)
+from streaming.index.models import Channel, Package
+from streaming.pipeline.plan import ViewState
 from streaming.pipeline.stream import ConnectionClosed, FrameSink, PageStreamer
-from streaming.protocol.frames import json_frame
+from streaming.protocol.frames import json_frame, keepalive_frame
 from streaming.protocol.requests import (
     ClearFilterRequest,
     DumpBufferRequest,
@@ -27,14 +38,58 @@ from streaming.protocol.requests import (
     TimeSeriesRequest,
     parse_message,
 )
+from streaming.session.throttle import Throttle
 
 log = logging.getLogger(__name__)
 
 _connection_ids = itertools.count(1)
 
 
+@dataclasses.dataclass(frozen=True)
+class SessionLimits:
+    max_queue: int = 10
+    keepalive_seconds: float = 15.0
+    idle_timeout_seconds: float = 300.0
+    throttle_items: int = 50
+    throttle_period_seconds: float = 1.0
+
+    @classmethod
+    def from_settings(cls, server: ServerSettings) -> SessionLimits:
+        return cls(
+            max_queue=server.max_message_queue,
+            keepalive_seconds=server.keepalive_seconds,
+            idle_timeout_seconds=server.idle_timeout_seconds,
+            throttle_items=server.throttle_items,
+            throttle_period_seconds=server.throttle_period_seconds,
+        )
+
+
+class RequestDropped(Exception):
+    """A frame for a request that a DumpBufferRequest dropped; its work stops."""
+
+
+class _RequestSink:
+    """The sink one page request writes through; refuses once the request has been dropped."""
+
+    def __init__(self, session: ViewerSession, generation: int) -> None:
+        self.session = session
+        self.generation = generation
+
+    def _check(self) -> None:
+        if self.generation != self.session.generation:
+            raise RequestDropped()
+
+    async def send_binary(self, frame: bytes) -> None:
+        self._check()
+        await self.session.send_binary(frame)
+
+    async def send_text(self, frame: str) -> None:
+        self._check()
+        await self.session.send_text(frame)
+
+
 class ViewerSession:
-    """Answers one viewer's messages for one package, in the order its page requests arrive."""
+    """Answers one viewer's messages for one package, page requests in arrival order."""
 
     def __init__(
         self,
@@ -42,47 +97,67 @@ class ViewerSession:
         streamer: PageStreamer,
         sink: FrameSink,
         *,
-        max_queue: int,
+        limits: SessionLimits | None = None,
         start_at_epoch: bool = False,
         on_finished: Callable[[ViewerSession], None] | None = None,
+        close_connection: Callable[[str], None] | None = None,
     ) -> None:
         self.id = next(_connection_ids)
         self.package = package
         self.streamer = streamer
         self.sink = sink
-        self.time_offset = package.start if start_at_epoch else 0
-        self.last_activity = time.monotonic()
+        self.limits = limits or SessionLimits()
+        self.view = ViewState(time_offset=package.start if start_at_epoch else 0)
+        self.montage = "NOT_MONTAGED"
+        self.generation = 0  # bumped by every DumpBufferRequest
+        self.last_received = self.last_sent = time.monotonic()
         # Newest requests win when a viewer scrolls faster than pages can be sent.
-        self._queue: collections.deque[TimeSeriesRequest] = collections.deque(maxlen=max_queue)
+        self._queue: collections.deque[tuple[int, TimeSeriesRequest]] = collections.deque(
+            maxlen=self.limits.max_queue
+        )
         self._wakeup = asyncio.Event()
+        self._throttle = Throttle(self.limits.throttle_items, self.limits.throttle_period_seconds)
         self._worker: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[None]] = set()
         self._closed = False
         self._on_finished = on_finished
+        self._close_connection = close_connection
+
+    def start(self) -> None:
+        """Begin keep-alives and the idle check (call once the socket is open)."""
+        if self._watchdog is None:
+            self._watchdog = asyncio.ensure_future(self._watch())
 
     # -- incoming -----------------------------------------------------------------------------
 
     def receive_text(self, text: str) -> None:
         """Handle one text frame; never raises and never waits on the socket."""
-        self.last_activity = time.monotonic()
+        self.last_received = time.monotonic()
         try:
             message = parse_message(text)
             if isinstance(message, TimeSeriesRequest):
                 self._enqueue(message)
             elif isinstance(message, MontageRequest):
-                self._answer_montage(message)
+                self._switch_montage(message)
+            elif isinstance(message, FilterRequest):
+                self._set_filter(message)
+            elif isinstance(message, ClearFilterRequest):
+                for channel_id in self._known(message.channels):
+                    self.view.clear_filter(channel_id)
+            elif isinstance(message, ResetFilterRequest):
+                for channel_id in self._known(message.channels):
+                    self.view.reset_filter(channel_id)
             elif isinstance(message, DumpBufferRequest):
                 self.dump()
             elif isinstance(message, KeepAlive):
                 pass
-            elif isinstance(message, (FilterRequest, ClearFilterRequest, ResetFilterRequest)):
-                raise UnexpectedError("filters are not supported by this server version yet")
         except StreamingError as error:
             self._reject(error)
 
     def receive_binary(self) -> None:
-        self.last_activity = time.monotonic()
+        self.last_received = time.monotonic()
         self._reject(UnexpectedError("binary frames are not accepted; send JSON text frames"))
 
     def _reject(self, error: StreamingError) -> None:
@@ -98,32 +173,73 @@ class ViewerSession:
 
     async def _send_quietly(self, frame: str) -> None:
         try:
-            await self.sink.send_text(frame)
+            await self.send_text(frame)
         except ConnectionClosed:
             pass
 
-    def _answer_montage(self, message: MontageRequest) -> None:
-        if message.montage != "NOT_MONTAGED":
-            raise MontageNotSupported(
-                f"montage {message.montage} is not available yet; only NOT_MONTAGED is served"
+    def _known(self, channel_ids: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [cid for cid in channel_ids if self.package.channel(cid) is None]
+        if missing:
+            raise PackageMissingChannels(
+                f"{len(missing)} channel(s) are not in package {self.package.id}", missing
             )
-        self._reply(json_frame({"channelDetails": channel_details(self.package, self.time_offset)}))
+        return channel_ids
+
+    # -- montages and filters -------------------------------------------------------------------
+
+    def _switch_montage(self, message: MontageRequest) -> None:
+        pairs = montage_pairs(message.montage, message.montage_map)
+        missing = missing_channels(pairs, (c.name for c in self.package.channels))
+        if missing:
+            raise PackageCannotBeMontaged(
+                f"montage {message.montage} needs channels this package lacks: {', '.join(missing)}; "
+                f"still using {self.montage}",
+                missing,
+            )
+        self.montage = message.montage
+        offset = self.view.time_offset
+        if not pairs:
+            details = channel_details(self.package, offset)
+        else:
+            by_name = {c.name: c for c in self.package.channels}
+            details = [_detail(by_name[p.lead], p.name, offset) for p in pairs]
+        self._reply(json_frame({"channelDetails": details}))
+
+    def _set_filter(self, message: FilterRequest) -> None:
+        try:
+            spec = FilterSpec.from_request(message.filter, message.parameters)
+            for channel_id in self._known(message.channels):
+                channel = self.package.channel(channel_id)
+                assert channel is not None
+                try:
+                    spec.check_rate(channel.rate)
+                except FilterSpecError as exc:
+                    raise InvalidFilter(f"channel {channel.name}: {exc}", [channel.name]) from exc
+        except FilterSpecError as exc:
+            raise InvalidFilter(str(exc)) from exc
+        for channel_id in message.channels:
+            self.view.set_filter(channel_id, spec)
 
     # -- page requests ------------------------------------------------------------------------
 
     def _enqueue(self, request: TimeSeriesRequest) -> None:
         if self._closed:
             return
-        self._queue.append(request)
+        self._queue.append((self.generation, request))
         self._wakeup.set()
         if self._worker is None:
             self._worker = asyncio.ensure_future(self._work())
 
     def dump(self) -> None:
-        """Forget every request not yet answered, and stop the one being answered."""
+        """Drop every request not yet answered; nothing more is sent for them."""
+        self.generation += 1
+        dropped = len(self._queue) + (self._current is not None)
         self._queue.clear()
         if self._current is not None:
             self._current.cancel()
+        log.debug("connection %d: dump dropped %d request(s)", self.id, dropped)
+        # Every frame of a dropped request was written before this point (see _RequestSink).
+        self._reply(json_frame({"requestType": "DumpBufferAck", "dropped": dropped}))
 
     async def _work(self) -> None:
         while not self._closed:
@@ -131,25 +247,56 @@ class ViewerSession:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            request = self._queue.popleft()
+            await self._throttle.acquire()
+            if not self._queue:
+                continue
+            generation, request = self._queue.popleft()
+            if generation != self.generation:
+                continue
+            sink = _RequestSink(self, generation)
             self._current = asyncio.ensure_future(
-                self.streamer.stream(request, self.package, self.sink, self.time_offset)
+                self.streamer.stream(request, self.package, sink, self.view)
             )
             try:
                 await self._current
             except asyncio.CancelledError:
                 if self._closed or not self._current.cancelled():
                     raise
-                # Cancelled by a DumpBufferRequest: go on with what arrived after it.
-            except ConnectionClosed:
-                return
+            except (ConnectionClosed, RequestDropped):
+                if self._closed:
+                    return
             except StreamingError as error:
-                self._reject(error)
+                if generation == self.generation:
+                    self._reject(error)
             except Exception:
                 log.exception("connection %d: request failed", self.id)
                 self._reply(json_frame(UnexpectedError("the server failed to answer this request").to_json()))
             finally:
                 self._current = None
+
+    # -- outgoing and liveness -------------------------------------------------------------------
+
+    async def send_binary(self, frame: bytes) -> None:
+        await self.sink.send_binary(frame)
+        self.last_sent = time.monotonic()
+
+    async def send_text(self, frame: str) -> None:
+        await self.sink.send_text(frame)
+        self.last_sent = time.monotonic()
+
+    async def _watch(self) -> None:
+        tick = max(0.01, min(self.limits.keepalive_seconds, self.limits.idle_timeout_seconds) / 4)
+        while not self._closed:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            if now - self.last_received >= self.limits.idle_timeout_seconds:
+                log.info("connection %d: idle for %.0f s, closing", self.id, now - self.last_received)
+                if self._close_connection is not None:
+                    self._close_connection("idle timeout")
+                return
+            if now - self.last_sent >= self.limits.keepalive_seconds:
+                self.last_sent = now
+                self._reply(keepalive_frame(int(time.time() * 1000)))
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -158,8 +305,9 @@ class ViewerSession:
         if self._closed:
             return
         self._closed = True
+        self.generation += 1
         self._queue.clear()
-        tasks = [t for t in (self._current, self._worker, *self._replies) if t is not None]
+        tasks = [t for t in (self._current, self._worker, self._watchdog, *self._replies) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -168,22 +316,31 @@ class ViewerSession:
             except BaseException:
                 pass
         self._replies.clear()
+        self.view.filter_states.clear()
+        self.view.filters.clear()
         if self._on_finished is not None:
             self._on_finished(self)
+
+    @property
+    def busy(self) -> bool:
+        """True while any task of this connection is alive (for leak checks)."""
+        tasks = (self._current, self._worker, self._watchdog, *self._replies)
+        return any(t is not None and not t.done() for t in tasks)
+
+
+def _detail(channel: Channel, name: str, time_offset: int) -> dict[str, object]:
+    return {
+        "id": channel.id,
+        "name": name,
+        "start": channel.start - time_offset,
+        "end": channel.end - time_offset,
+        "channelType": channel.type.upper(),
+        "rate": channel.rate,
+        "unit": channel.unit,
+        "group": channel.group,
+    }
 
 
 def channel_details(package: Package, time_offset: int = 0) -> list[dict[str, object]]:
     """The ``channelDetails`` list answering ``NOT_MONTAGED``."""
-    return [
-        {
-            "id": channel.id,
-            "name": channel.name,
-            "start": channel.start - time_offset,
-            "end": channel.end - time_offset,
-            "channelType": channel.type.upper(),
-            "rate": channel.rate,
-            "unit": channel.unit,
-            "group": channel.group,
-        }
-        for channel in package.channels
-    ]
+    return [_detail(channel, channel.name, time_offset) for channel in package.channels]
