@@ -14,18 +14,10 @@ import ujson
 from streaming.app import make_app
 from streaming.config import ConfigError, Settings, load_settings
 from streaming.errors import IngestError
+from streaming.logs import configure_logging
 from streaming.services import Services
 
 log = logging.getLogger("streaming")
-
-
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # tornado logs every websocket close and 4xx at WARNING; our handlers log what matters once.
-    logging.getLogger("tornado.access").setLevel(logging.ERROR)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if getattr(args, "port", None) is not None:
         settings = settings.replace(server={"port": args.port})
-    configure_logging(settings.server.log_level)
+    configure_logging(settings.server.log_level, settings.server.log_format)
     try:
         if args.command == "serve":
             return asyncio.run(_serve(settings))

@@ -63,6 +63,8 @@ class ServerSettings:
     inline_samples: int
     allowed_origins: tuple[str, ...]
     log_level: str
+    log_format: str
+    metrics_port: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -172,6 +174,8 @@ def _coerce(value: Any, target: Any, where: str) -> Any:
                     return False
                 raise ValueError(value)
             return bool(value)
+        if target in (int, float) and isinstance(value, bool):
+            raise TypeError("a boolean is not a number")
         if target is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
@@ -244,6 +248,8 @@ def load_settings(
 def _validate(settings: Settings) -> None:
     checks = [
         (0 <= settings.server.port <= 65535, "server.port must be 0-65535"),
+        (0 <= settings.server.metrics_port <= 65535, "server.metrics_port must be 0-65535"),
+        (settings.server.log_format in ("text", "json"), "server.log_format must be text or json"),
         (settings.server.parallelism >= 1, "server.parallelism must be at least 1"),
         (settings.server.query_limit >= 1, "server.query_limit must be at least 1"),
         (settings.server.max_message_queue >= 1, "server.max_message_queue must be at least 1"),

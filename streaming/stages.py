@@ -1,7 +1,7 @@
 """Per-stage timing of the data path (lookup, fetch, decode, trim, resample, encode, send).
 
-One StageClock per process accumulates seconds and counts per stage; the benchmark reads it and the
-metrics module can observe the same calls.
+One StageClock per process accumulates seconds and counts per stage (the benchmark reads them), and
+every observation also goes to the ``streaming_stage_seconds`` histogram.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+
+from streaming.metrics import STAGE_SECONDS
 
 STAGES = ("lookup", "fetch", "decode", "montage", "trim", "filter", "resample", "encode", "send")
 
@@ -23,6 +25,7 @@ class StageClock:
         self.counts: dict[str, int] = {}
 
     def add(self, stage: str, seconds: float) -> None:
+        STAGE_SECONDS.labels(stage).observe(seconds)
         with self._lock:
             self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
             self.counts[stage] = self.counts.get(stage, 0) + 1

@@ -173,7 +173,7 @@ def _parse_time_series(message: dict[str, Any]) -> TimeSeriesRequest:
         channels=tuple(channels),
         query_limit=query_limit,
         package_id=package_id if isinstance(package_id, str) else None,
-        request_annotations=bool(message.get("requestAnnotations", False)),
+        request_annotations=message.get("requestAnnotations") is True,
     )
 
 

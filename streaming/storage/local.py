@@ -39,11 +39,17 @@ class LocalBlockStore:
 
     async def put(self, key: str, data: bytes) -> None:
         path = self.path_for(key)
-        await asyncio.to_thread(_atomic_write, path, data)
+        try:
+            await asyncio.to_thread(_atomic_write, path, data)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot write {key}: {exc}") from exc
 
     async def delete(self, key: str) -> None:
         path = self.path_for(key)
-        await asyncio.to_thread(path.unlink, missing_ok=True)
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot delete {key}: {exc}") from exc
 
     async def close(self) -> None:
         return None
