@@ -5,6 +5,7 @@ from __future__ import annotations
 import tornado.web
 
 from streaming.handlers.health import HealthHandler
+from streaming.handlers.metrics import MetricsHandler, count_request
 from streaming.handlers.timeseries_socket import TimeSeriesSocket
 from streaming.services import Services
 
@@ -17,10 +18,17 @@ def make_app(services: Services) -> tornado.web.Application:
             (rf"{prefix}/ts/health", HealthHandler, {"services": services}),
             (rf"{prefix}/ts/query", TimeSeriesSocket, {"services": services}),
         ]
+    routes.append((r"/metrics", MetricsHandler, {"services": services}))
     return tornado.web.Application(
         routes,  # type: ignore[arg-type]
         # permessage-deflate stays off: float data barely compresses and costs ~65 s of CPU per GB.
         websocket_max_message_size=1 << 20,
         websocket_ping_interval=services.settings.server.ping_interval_seconds,
         websocket_ping_timeout=services.settings.server.ping_timeout_seconds,
+        log_function=count_request,
     )
+
+
+def make_metrics_app(services: Services) -> tornado.web.Application:
+    """/metrics alone, for ``server.metrics_port``."""
+    return tornado.web.Application([(r"/metrics", MetricsHandler, {"services": services})])

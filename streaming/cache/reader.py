@@ -7,6 +7,7 @@ import numpy as np
 from streaming.cpu import CpuPool
 from streaming.errors import BlockReadError
 from streaming.index.models import BlockRef
+from streaming.metrics import STORE_READ_BYTES, STORE_READS
 from streaming.stages import StageClock
 from streaming.storage.base import BlockNotFound, BlockStore, StoreUnavailable
 from streaming.storage.codec import BlockFormatError, decode_block
@@ -24,11 +25,18 @@ class BlockReader:
 
     async def samples(self, block: BlockRef) -> np.ndarray:
         """The block's samples as native float64; raises BlockReadError when it cannot be read."""
+        backend = self.store.backend
         try:
             with self.clock.stage("fetch"):
                 data = await self.store.get(block.location)
-        except (BlockNotFound, StoreUnavailable) as exc:
+        except BlockNotFound as exc:
+            STORE_READS.labels(backend, "missing").inc()
             raise BlockReadError(f"block {block.location} could not be read: {exc}") from exc
+        except StoreUnavailable as exc:
+            STORE_READS.labels(backend, "error").inc()
+            raise BlockReadError(f"block {block.location} could not be read: {exc}") from exc
+        STORE_READS.labels(backend, "ok").inc()
+        STORE_READ_BYTES.labels(backend).inc(len(data))
         self.store_reads += 1
         self.store_bytes += len(data)
         try:

@@ -21,6 +21,7 @@ from streaming.errors import IngestError
 from streaming.index.database import IndexDatabase
 from streaming.index.models import BlockRef, Channel
 from streaming.ingest.recording import Recording, RecordingError, Segment, Signal
+from streaming.metrics import INGEST_BLOCKS, INGEST_BYTES, INGEST_RECORDINGS
 from streaming.storage.base import BlockStore, StoreUnavailable
 from streaming.storage.codec import encode_block
 
@@ -167,14 +168,17 @@ async def ingest_recording(
         await _write_blocks(recording, planned, store, settings, written)
         await index.insert_package(package_id, name, sha256, channels, [b.ref for b in planned])
     except IngestError:
+        INGEST_RECORDINGS.labels("failed").inc()
         await _delete_quietly(store, written)
         raise
     except Exception as exc:
+        INGEST_RECORDINGS.labels("failed").inc()
         await _delete_quietly(store, written)
         raise IngestError(f"ingest of {path} failed, nothing was indexed: {exc}") from exc
     except BaseException:
         await _delete_quietly(store, written)
         raise
+    INGEST_RECORDINGS.labels("ok").inc()
     log.info("ingested %s as %s: %d channels, %d blocks", path, package_id, len(channels), len(planned))
     return IngestResult(package_id, name, tuple(channels), len(planned))
 
@@ -195,6 +199,8 @@ async def _write_blocks(
             # Recorded before the write: a write that fails halfway may still have left an object.
             written.append(block.ref.location)
             await store.put(block.ref.location, data)
+            INGEST_BLOCKS.inc()
+            INGEST_BYTES.inc(len(data))
 
     batch = max(1, settings.upload_concurrency * 4)
     for offset in range(0, len(planned), batch):

@@ -25,6 +25,14 @@ from streaming.errors import (
     UnexpectedError,
 )
 from streaming.index.models import Channel, Package
+from streaming.metrics import (
+    BAD_MESSAGES,
+    BYTES_SENT,
+    MESSAGES_SENT,
+    REQUEST_SECONDS,
+    REQUESTS_CANCELLED,
+    WEBSOCKET_CONNECTIONS,
+)
 from streaming.pipeline.plan import ViewState
 from streaming.pipeline.stream import ConnectionClosed, FrameSink, PageStreamer
 from streaming.protocol.frames import json_frame, keepalive_frame
@@ -41,6 +49,7 @@ from streaming.protocol.requests import (
 from streaming.session.throttle import Throttle
 
 log = logging.getLogger(__name__)
+request_log = logging.getLogger("streaming.requests")
 
 _connection_ids = itertools.count(1)
 
@@ -128,6 +137,7 @@ class ViewerSession:
     def start(self) -> None:
         """Begin keep-alives and the idle check (call once the socket is open)."""
         if self._watchdog is None:
+            WEBSOCKET_CONNECTIONS.inc()
             self._watchdog = asyncio.ensure_future(self._watch())
 
     # -- incoming -----------------------------------------------------------------------------
@@ -161,6 +171,7 @@ class ViewerSession:
         self._reject(UnexpectedError("binary frames are not accepted; send JSON text frames"))
 
     def _reject(self, error: StreamingError) -> None:
+        BAD_MESSAGES.labels(error.name).inc()
         log.info("connection %d: %s: %s", self.id, error.name, error.reason)
         self._reply(json_frame(error.to_json()))
 
@@ -237,6 +248,8 @@ class ViewerSession:
         self._queue.clear()
         if self._current is not None:
             self._current.cancel()
+        if dropped:
+            REQUESTS_CANCELLED.labels("dump").inc(dropped)
         log.debug("connection %d: dump dropped %d request(s)", self.id, dropped)
         # Every frame of a dropped request was written before this point (see _RequestSink).
         self._reply(json_frame({"requestType": "DumpBufferAck", "dropped": dropped}))
@@ -257,32 +270,63 @@ class ViewerSession:
             self._current = asyncio.ensure_future(
                 self.streamer.stream(request, self.package, sink, self.view)
             )
+            started = time.perf_counter()
+            outcome = "cancelled"
             try:
                 await self._current
+                outcome = "ok"
             except asyncio.CancelledError:
+                outcome = "disconnected" if self._closed else "cancelled"
                 if self._closed or not self._current.cancelled():
                     raise
             except (ConnectionClosed, RequestDropped):
+                outcome = "disconnected" if self._closed else "cancelled"
                 if self._closed:
                     return
             except StreamingError as error:
+                outcome = "error"
                 if generation == self.generation:
                     self._reject(error)
             except Exception:
+                outcome = "error"
                 log.exception("connection %d: request failed", self.id)
                 self._reply(json_frame(UnexpectedError("the server failed to answer this request").to_json()))
             finally:
                 self._current = None
+                self._log_request(request, outcome, time.perf_counter() - started)
+
+    def _log_request(self, request: TimeSeriesRequest, outcome: str, seconds: float) -> None:
+        REQUEST_SECONDS.labels("page", outcome).observe(seconds)
+        if outcome == "disconnected":
+            REQUESTS_CANCELLED.labels("disconnect").inc()
+        request_log.info(
+            "page %s",
+            outcome,
+            extra={
+                "connection": self.id,
+                "package": self.package.id,
+                "channels": len(request.channels),
+                "start": request.start,
+                "end": request.end,
+                "pixelWidth": request.pixel_width,
+                "outcome": outcome,
+                "ms": round(seconds * 1000, 3),
+            },
+        )
 
     # -- outgoing and liveness -------------------------------------------------------------------
 
     async def send_binary(self, frame: bytes) -> None:
         await self.sink.send_binary(frame)
         self.last_sent = time.monotonic()
+        MESSAGES_SENT.labels("binary").inc()
+        BYTES_SENT.labels("binary").inc(len(frame))
 
     async def send_text(self, frame: str) -> None:
         await self.sink.send_text(frame)
         self.last_sent = time.monotonic()
+        MESSAGES_SENT.labels("text").inc()
+        BYTES_SENT.labels("text").inc(len(frame))
 
     async def _watch(self) -> None:
         tick = max(0.01, min(self.limits.keepalive_seconds, self.limits.idle_timeout_seconds) / 4)
@@ -305,6 +349,8 @@ class ViewerSession:
         if self._closed:
             return
         self._closed = True
+        if self._watchdog is not None:
+            WEBSOCKET_CONNECTIONS.dec()
         self.generation += 1
         self._queue.clear()
         tasks = [t for t in (self._current, self._worker, self._watchdog, *self._replies) if t is not None]
