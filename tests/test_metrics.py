@@ -59,7 +59,7 @@ async def test_metrics_follow_a_scripted_session(eeg_server, caplog):
             assert sum(len(v) for v in page.segments.values()) == 3
         await client.send("not json")  # one bad message
         assert (await client.receive_json())["error"] == "UnexpectedError"
-        for i in range(5):  # then a burst that a dump drops
+        for _ in range(5):  # then a burst that a dump drops
             await client.send(
                 {
                     "startTime": start,
