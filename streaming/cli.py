@@ -5,17 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import ujson
 
-from streaming.app import make_app
 from streaming.config import ConfigError, Settings, load_settings
 from streaming.errors import IngestError
 from streaming.logs import configure_logging
-from streaming.services import Services
+from streaming.server import run_workers, serve
 
 log = logging.getLogger("streaming")
 
@@ -27,6 +25,7 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="serve the websocket and HTTP API")
     serve.add_argument("--port", type=int, help="overrides server.port")
+    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
 
     ingest = commands.add_parser("ingest", help="ingest an EDF/EDF+/BDF recording")
     ingest.add_argument("recording", help="path of the .edf or .bdf file")
@@ -59,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.server.log_level, settings.server.log_format)
     try:
         if args.command == "serve":
-            return asyncio.run(_serve(settings))
+            if args.workers > 1:
+                return run_workers(settings, args.workers, list(sys.argv[1:] if argv is None else argv))
+            return asyncio.run(serve(settings))
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args))
         if args.command == "demo":
@@ -74,33 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 2
-
-
-async def serve_until_stopped(
-    settings: Settings, services: Services, on_ready: Callable[[], None] | None = None
-) -> None:
-    """Listen on the configured port until SIGINT/SIGTERM, then shut down cleanly."""
-    app = make_app(services)
-    server = app.listen(settings.server.port, settings.server.address, xheaders=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        if on_ready is not None:
-            on_ready()
-        await stop.wait()
-    finally:
-        log.info("shutting down")
-        server.stop()
-        await services.close()
-
-
-async def _serve(settings: Settings) -> int:
-    services = await Services.start(settings)
-    log.info("listening on %s:%d", settings.server.address, settings.server.port)
-    await serve_until_stopped(settings, services)
-    return 0
 
 
 async def _db_init(settings: Settings) -> int:

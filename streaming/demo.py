@@ -16,6 +16,7 @@ import ujson
 
 from streaming.config import Settings
 from streaming.ingest.run import IngestResult, ingest_recording
+from streaming.server import serve_until_stopped
 from streaming.services import Services
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,6 @@ def _local_store_url(directory: Path) -> str:
 
 async def run_demo(settings: Settings, recording: str | None) -> int:
     """Ingest ``recording`` (idempotently) and serve it until interrupted."""
-    from streaming.cli import serve_until_stopped
-
     path = Path(recording) if recording else default_recording()
     data_dir = demo_data_dir(settings)
     if not settings.store.url:

@@ -277,6 +277,8 @@ class ViewerSession:
                 outcome = "ok"
             except asyncio.CancelledError:
                 outcome = "disconnected" if self._closed else "cancelled"
+                if _finished_cleanly(self._current):
+                    outcome = "ok"  # every frame went out; the peer left before we noted it
                 if self._closed or not self._current.cancelled():
                     raise
             except (ConnectionClosed, RequestDropped):
@@ -372,6 +374,10 @@ class ViewerSession:
         """True while any task of this connection is alive (for leak checks)."""
         tasks = (self._current, self._worker, self._watchdog, *self._replies)
         return any(t is not None and not t.done() for t in tasks)
+
+
+def _finished_cleanly(task: asyncio.Task[None]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 def _detail(channel: Channel, name: str, time_offset: int) -> dict[str, object]:

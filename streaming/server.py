@@ -1,0 +1,134 @@
+"""Run the service: bind sockets, serve until SIGINT/SIGTERM, optionally as N worker processes.
+
+Workers share the listening sockets (bound once, before forking) and so the port; each opens its
+own pools. Metrics are summed across workers through prometheus-client's multiprocess mode, which
+needs ``PROMETHEUS_MULTIPROC_DIR`` before prometheus-client is first imported: when it is not set,
+``run_workers`` re-executes the command with a fresh directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+
+import tornado.httpserver
+import tornado.netutil
+
+from streaming.app import make_app, make_metrics_app
+from streaming.config import Settings
+from streaming.services import Services
+
+log = logging.getLogger(__name__)
+
+Listeners = tuple[list[socket.socket], list[socket.socket]]  # service sockets, metrics sockets
+
+_OWNED_METRICS_DIR = "STREAMING_OWNS_METRICS_DIR"
+
+
+def bind(settings: Settings) -> Listeners:
+    """Listening sockets for the service port and, if configured, the metrics port."""
+    server = settings.server
+    service = tornado.netutil.bind_sockets(server.port, server.address)
+    metrics = tornado.netutil.bind_sockets(server.metrics_port, server.address) if server.metrics_port else []
+    return service, metrics
+
+
+async def serve_until_stopped(
+    settings: Settings,
+    services: Services,
+    on_ready: Callable[[], None] | None = None,
+    sockets: Listeners | None = None,
+) -> None:
+    """Serve on ``sockets`` (bound now if not given) until SIGINT/SIGTERM, then shut down cleanly."""
+    service_sockets, metrics_sockets = sockets or bind(settings)
+    servers = [tornado.httpserver.HTTPServer(make_app(services), xheaders=True)]
+    servers[0].add_sockets(service_sockets)
+    if metrics_sockets:
+        servers.append(tornado.httpserver.HTTPServer(make_metrics_app(services)))
+        servers[1].add_sockets(metrics_sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        if on_ready is not None:
+            on_ready()
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for server in servers:
+            server.stop()
+        await services.close()
+        for server in servers:
+            await server.close_all_connections()
+
+
+async def serve(
+    settings: Settings, sockets: tuple[list[socket.socket], list[socket.socket]] | None = None
+) -> int:
+    """``streaming serve`` in one process."""
+    services = await Services.start(settings)
+    log.info("listening on %s:%d (pid %d)", settings.server.address, settings.server.port, os.getpid())
+    await serve_until_stopped(settings, services, sockets=sockets)
+    return 0
+
+
+def run_workers(settings: Settings, workers: int, argv: Sequence[str]) -> int:
+    """Fork ``workers`` processes serving the same sockets; forward signals; wait for all of them."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        directory = tempfile.mkdtemp(prefix="streaming-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        os.environ[_OWNED_METRICS_DIR] = directory
+        os.execv(sys.executable, [sys.executable, "-m", "streaming", *argv])
+    from prometheus_client import multiprocess
+
+    sockets = bind(settings)
+    children: dict[int, int] = {}
+    for worker in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            code = 1
+            try:
+                code = asyncio.run(serve(settings, sockets))
+            except BaseException:
+                log.exception("worker %d failed", worker)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        children[pid] = worker
+    log.info("started %d workers: %s", workers, sorted(children))
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in list(children):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    failures = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        children.pop(pid, None)
+        multiprocess.mark_process_dead(pid)
+        if os.waitstatus_to_exitcode(status) != 0:
+            failures += 1
+            log.error("worker pid %d exited with status %d", pid, os.waitstatus_to_exitcode(status))
+            forward(signal.SIGTERM, None)
+    owned = os.environ.get(_OWNED_METRICS_DIR)
+    if owned:
+        shutil.rmtree(owned, ignore_errors=True)
+    return 1 if failures else 0
