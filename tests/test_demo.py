@@ -21,7 +21,7 @@ async def test_demo_serves_the_shared_eeg_with_embedded_services(tmp_path, share
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATA_POSTGRES", "STREAMING_"))}
     env["STREAMING_DEMO_DATA_DIR"] = str(tmp_path / "demo")
-    process = subprocess.Popen(  # noqa: ASYNC220 - the banner is read line by line, blocking is fine here
+    process = subprocess.Popen(
         [sys.executable, "-m", "streaming", "demo", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,

@@ -58,7 +58,7 @@ async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, sh
         env=env, capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     summary = json.loads(ingest.stdout)
-    server = subprocess.Popen(  # noqa: ASYNC220 - a child process for the duration of the test
+    server = subprocess.Popen(
         [sys.executable, "-m", "streaming", "serve", "--workers", "2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
