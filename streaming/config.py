@@ -37,6 +37,7 @@ LEGACY_ENV_NAMES: dict[tuple[str, str], str] = {
     ("store", "url"): "STREAMING_STORE_URL",
     ("store", "s3_endpoint_url"): "STREAMING_S3_ENDPOINT_URL",
     ("redis", "url"): "STREAMING_REDIS_URL",
+    ("redis", "cluster"): "STREAMING_REDIS_CLUSTER",
     ("auth", "jwt_key"): "JWT_KEY",
 }
 
@@ -107,8 +108,21 @@ class StoreSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class CacheSettings:
+    l1_bytes: int
+    ttl_seconds: int
+    max_entry_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
 class RedisSettings:
     url: str
+    cluster: bool
+    timeout_seconds: float
+    max_connections: int
+    pool_wait_seconds: float
+    retry_seconds: float
+    warn_interval_seconds: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +147,7 @@ class Settings:
     server: ServerSettings
     postgres: PostgresSettings
     store: StoreSettings
+    cache: CacheSettings
     redis: RedisSettings
     auth: AuthSettings
     ingest: IngestSettings
@@ -265,6 +280,11 @@ def _validate(settings: Settings) -> None:
         (settings.server.default_gap_threshold > 1.0, "server.default_gap_threshold must exceed 1"),
         (settings.postgres.pool_max >= max(1, settings.postgres.pool_min), "postgres.pool_max < pool_min"),
         (settings.store.fetch_concurrency >= 1, "store.fetch_concurrency must be at least 1"),
+        (settings.cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
+        (settings.cache.ttl_seconds >= 1, "cache.ttl_seconds must be at least 1"),
+        (settings.redis.timeout_seconds > 0, "redis.timeout_seconds must be positive"),
+        (settings.redis.max_connections >= 1, "redis.max_connections must be at least 1"),
+        (settings.redis.retry_seconds > 0, "redis.retry_seconds must be positive"),
         (settings.ingest.block_samples >= 1, "ingest.block_samples must be at least 1"),
         (0 <= settings.ingest.gzip_level <= 9, "ingest.gzip_level must be 0-9"),
     ]

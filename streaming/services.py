@@ -9,7 +9,9 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
+from streaming.cache.lru import ByteBoundedLRU
 from streaming.cache.reader import BlockReader
+from streaming.cache.redis_cache import RedisBlockCache
 from streaming.config import Settings
 from streaming.cpu import CpuPool
 from streaming.index.database import IndexDatabase
@@ -32,13 +34,15 @@ class Services:
         store: BlockStore,
         cpu: CpuPool,
         exit_stack: contextlib.AsyncExitStack,
+        l2: RedisBlockCache | None = None,
     ) -> None:
         self.settings = settings
         self.index = index
         self.store = store
         self.cpu = cpu
         self.clock = StageClock()
-        self.reader = BlockReader(store, cpu, self.clock)
+        l1 = ByteBoundedLRU(settings.cache.l1_bytes) if settings.cache.l1_bytes else None
+        self.reader = BlockReader(store, cpu, self.clock, l1=l1, l2=l2)
         self.streamer = PageStreamer(index, self.reader, cpu, self.clock, settings.server.parallelism)
         self.sessions: set[ViewerSession] = set()
         self.started_at = time.time()
@@ -60,8 +64,16 @@ class Services:
             stack.push_async_callback(store.close)
             cpu = CpuPool(settings.server.cpu_workers, settings.server.inline_samples)
             stack.callback(cpu.close)
-            services = cls(settings, index, store, cpu, stack.pop_all())
-        log.info("services started: store=%s", store.backend)
+            l2 = None
+            if settings.redis.url:
+                l2 = await RedisBlockCache.open(settings.redis, settings.cache, cpu)
+                stack.push_async_callback(l2.close)
+            services = cls(settings, index, store, cpu, stack.pop_all(), l2)
+        log.info(
+            "services started: store=%s, cache=%s",
+            store.backend,
+            "L1 + Redis" if l2 else "L1 only (no Redis configured)",
+        )
         return services
 
     def run_in_background(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -76,4 +88,5 @@ class Services:
             await session.close()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
+        await self.reader.close()
         await self._exit_stack.aclose()
