@@ -1,0 +1,207 @@
+"""The block cache against real Redis: a private server and a real 3-node Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streaming.cache.entry import decode_entry, encode_entry
+from streaming.cache.redis_cache import KEY_PREFIX
+from streaming.devservices import scratch_database
+from tests.conftest import make_settings
+from tests.support.client import ViewerClient
+from tests.support.redis_servers import RedisCluster3, RedisProcess
+from tests.support.reference import read_edf
+from tests.support.server import start_server
+
+BLOCK = 10_000
+
+
+@pytest.fixture(scope="session")
+def redis_standalone():
+    server = RedisProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster():
+    cluster = RedisCluster3()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+def redis_target(request):
+    if request.param == "standalone":
+        return request.getfixturevalue("redis_standalone"), False
+    return request.getfixturevalue("redis_cluster"), True
+
+
+@contextlib.asynccontextmanager
+async def cached_server(tmp_path: Path, recording: Path, redis_url: str, cluster: bool, **redis_options):
+    with scratch_database() as params:
+        settings = make_settings(
+            params,
+            (tmp_path / "blocks").as_uri() + "/",
+            redis={"url": redis_url, "cluster": cluster, "retry_seconds": 0.1, **redis_options},
+        )
+        async with start_server(settings) as server:
+            await server.ingest(recording, block_samples=BLOCK)
+            yield server
+
+
+def _package(server):
+    return next(iter(server.packages.values()))
+
+
+def _request(package, start_offset_s: float, seconds: float, channels, pixel_width=4000):
+    start = package.channels[0].start + int(start_offset_s * 1e6)
+    return {
+        "startTime": start,
+        "endTime": start + int(seconds * 1e6),
+        "pixelWidth": pixel_width,
+        "virtualChannels": [{"id": c.id, "name": c.name} for c in channels],
+    }
+
+
+async def _raw_frames(server, request) -> list[bytes]:
+    """Every binary frame answering ``request``, in arrival order per channel."""
+    client = await ViewerClient.connect(server.ws_url(_package(server).package_id))
+    frames: dict[str, list[bytes]] = {}
+    try:
+        await client.send(request)
+        page = await client.read_page([vc["id"] for vc in request["virtualChannels"]])
+        for channel_id, messages in page.segments.items():
+            frames[channel_id] = [m.SerializeToString() for m in messages]
+    finally:
+        client.close()
+    return [frame for channel_id in sorted(frames) for frame in frames[channel_id]]
+
+
+async def test_repeat_requests_read_nothing_from_the_store(tmp_path, shared_eeg, redis_target):
+    redis_server, cluster = redis_target
+    async with cached_server(tmp_path, shared_eeg, redis_server.url, cluster) as server:
+        reader = server.services.reader
+        package = _package(server)
+        request = _request(package, 30, 30, package.channels[:10])  # spans two blocks per channel
+        cold = await _raw_frames(server, request)
+        reads_after_cold = reader.store_reads
+        assert reads_after_cold == 20
+        await reader.l2.flush()
+        reader.l1.clear()  # next pass: from Redis
+        warm = await _raw_frames(server, request)
+        hot = await _raw_frames(server, request)  # from process memory
+        assert reader.store_reads == reads_after_cold, "a cached block was read from the store again"
+        assert warm == cold and hot == cold
+        first = await server.services.index.blocks_for(
+            [package.channels[0].id], request["startTime"], request["endTime"]
+        )
+        location = first[package.channels[0].id][0].location
+        assert decode_entry(redis_server.client().get(KEY_PREFIX + location), location).shape == (BLOCK,)
+
+
+async def test_fifty_concurrent_requests_for_one_cold_block_read_it_once(tmp_path, shared_eeg, redis_target):
+    redis_server, cluster = redis_target
+    async with cached_server(tmp_path, shared_eeg, redis_server.url, cluster) as server:
+        package = _package(server)
+        channel = package.channels[7]
+        reader = server.services.reader
+        before = reader.store_reads
+
+        async def one(i: int) -> list[bytes]:
+            return await _raw_frames(server, _request(package, 1 + i * 0.5, 0.5, [channel]))
+
+        pages = await asyncio.gather(*(one(i) for i in range(50)))
+        assert all(len(frames) == 1 for frames in pages)
+        assert reader.store_reads - before == 1
+
+
+async def test_a_wrong_cached_value_is_replaced_and_never_served(tmp_path, shared_eeg, redis_target):
+    redis_server, cluster = redis_target
+    reference = read_edf(shared_eeg)
+    async with cached_server(tmp_path, shared_eeg, redis_server.url, cluster) as server:
+        package = _package(server)
+        fp1, fp2 = package.channels[0], package.channels[1]
+        blocks = await server.services.index.blocks_for([fp1.id, fp2.id], fp1.start, fp1.start + 1)
+        key, other = blocks[fp1.id][0].location, blocks[fp2.id][0].location
+        client = redis_server.client()
+        # The entry of another block under this block's key (what a cancelled read can leave), then junk.
+        for bad in (encode_entry(other, reference["Fp2"].samples[:BLOCK]), b"\x00garbage" * 100):
+            client.set(KEY_PREFIX + key, bad)
+            server.services.reader.l1.clear()
+            viewer = await ViewerClient.connect(server.ws_url(package.package_id))
+            try:
+                answer = await viewer.page(_request(package, 0, 2, [fp1]))
+            finally:
+                viewer.close()
+            (message,) = answer.channel(fp1.id)
+            np.testing.assert_allclose(message.segment.data, reference["Fp1"].samples[:500], atol=1e-9)
+            await server.services.reader.l2.flush()
+            replaced = client.get(KEY_PREFIX + key)
+            np.testing.assert_allclose(
+                decode_entry(replaced, key), reference["Fp1"].samples[:BLOCK], atol=1e-9
+            )
+
+
+async def test_redis_dying_mid_stream_never_fails_a_request(tmp_path, shared_eeg, caplog):
+    caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
+    redis_server = RedisProcess()
+    try:
+        async with cached_server(
+            tmp_path, shared_eeg, redis_server.url, False, warn_interval_seconds=60
+        ) as server:
+            package = _package(server)
+            reader = server.services.reader
+            l2 = reader.l2
+            completed = 0
+
+            async def keep_paging(stop: asyncio.Event) -> None:
+                nonlocal completed
+                i = 0
+                while not stop.is_set():
+                    reader.l1.clear()
+                    request = _request(package, (i % 18) * 10, 10, package.channels[:6])
+                    frames = await _raw_frames(server, request)
+                    assert len(frames) >= 6
+                    completed += 1
+                    i += 1
+
+            stop = asyncio.Event()
+            pager = asyncio.ensure_future(keep_paging(stop))
+            await asyncio.sleep(0.5)
+            redis_server.kill()
+            await asyncio.sleep(1.0)
+            assert not l2.available
+            during = completed
+            redis_server.start()
+            deadline = asyncio.get_running_loop().time() + 10
+            while not l2.available:
+                assert asyncio.get_running_loop().time() < deadline, "the cache never came back"
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)
+            stop.set()
+            await pager
+            assert during > 0 and completed > during
+            await l2.flush()
+            assert redis_server.client().dbsize() > 0, "caching did not resume after Redis came back"
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert 1 <= len(warnings) <= 2, [r.getMessage() for r in warnings]
+    finally:
+        redis_server.stop()
+
+
+async def test_no_redis_at_startup_still_serves(tmp_path, shared_eeg):
+    from streaming.devservices import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    async with cached_server(tmp_path, shared_eeg, dead, False) as server:
+        package = _package(server)
+        frames = await _raw_frames(server, _request(package, 0, 5, package.channels[:3]))
+        assert len(frames) == 3
+        assert not server.services.reader.l2.available
