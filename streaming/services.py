@@ -14,6 +14,7 @@ from streaming.cache.reader import BlockReader
 from streaming.cache.redis_cache import RedisBlockCache
 from streaming.config import Settings
 from streaming.cpu import CpuPool
+from streaming.index.catalog import PackageCatalog
 from streaming.index.database import IndexDatabase
 from streaming.pipeline.stream import PageStreamer
 from streaming.session.viewer import ViewerSession
@@ -35,9 +36,11 @@ class Services:
         cpu: CpuPool,
         exit_stack: contextlib.AsyncExitStack,
         l2: RedisBlockCache | None = None,
+        packages: PackageCatalog | None = None,
     ) -> None:
         self.settings = settings
         self.index = index
+        self.packages = packages or PackageCatalog(index, settings.postgres.dsn())
         self.store = store
         self.cpu = cpu
         self.clock = StageClock()
@@ -60,6 +63,9 @@ class Services:
             index = await IndexDatabase.open(settings.postgres, postgres_dsn)
             stack.push_async_callback(index.close)
             await index.migrate()
+            packages = PackageCatalog(index, postgres_dsn or settings.postgres.dsn())
+            packages.start()
+            stack.push_async_callback(packages.close)
             store = await open_block_store(settings.store)
             stack.push_async_callback(store.close)
             cpu = CpuPool(settings.server.cpu_workers, settings.server.inline_samples)
@@ -68,7 +74,7 @@ class Services:
             if settings.redis.url:
                 l2 = await RedisBlockCache.open(settings.redis, settings.cache, cpu)
                 stack.push_async_callback(l2.close)
-            services = cls(settings, index, store, cpu, stack.pop_all(), l2)
+            services = cls(settings, index, store, cpu, stack.pop_all(), l2, packages)
         log.info(
             "services started: store=%s, cache=%s",
             store.backend,

@@ -43,7 +43,7 @@ class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
             self.request.headers.get("Authorization"), self.get_query_argument("session", None)
         )
         authorize(token, package_id, self.services.settings.auth.jwt_key)
-        package = await self.services.index.get_package(package_id)
+        package = await self.services.packages.get(package_id)
         if package is None:
             raise PackageNotFound(f"package {package_id} does not exist")
         return package

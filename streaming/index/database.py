@@ -162,3 +162,5 @@ class IndexDatabase:
                     f"VALUES {values}",
                     params,
                 )
+            # Delivered on commit: every service process drops its cached copy of this package.
+            await cursor.execute("SELECT pg_notify('streaming_packages', %s)", (package_id,))
