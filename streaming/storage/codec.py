@@ -21,7 +21,7 @@ def inflate(data: bytes) -> bytes:
     if data[:2] != GZIP_MAGIC:
         return data
     try:
-        # isal's igzip inflates 2-3x faster than zlib and handles multi-member streams and any level.
+        # isal inflates ~1.5-2x faster than stdlib zlib here (make bench) and reads multi-member streams.
         return igzip.decompress(data)
     except (OSError, EOFError, zlib.error, ValueError) as exc:
         raise BlockFormatError(f"corrupt gzip stream: {exc}") from exc
