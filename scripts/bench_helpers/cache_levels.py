@@ -50,7 +50,10 @@ async def codec_benchmark(eeg: Path, redis_url: str, repeat: int) -> list[dict[s
     candidates: dict[str, tuple[bytes, Callable[[bytes], np.ndarray]]] = {
         "raw float64": (samples.tobytes(), _from_bytes(lambda b: b)),
         "gzip-1 as stored (isal inflate)": (encode_block(samples, 1), decode_block),
-        "stdlib gzip-1": (encode_block(samples, 1), _from_bytes(gzip.decompress)),
+        "stdlib gzip-1": (
+            encode_block(samples, 1),
+            lambda blob: np.frombuffer(gzip.decompress(blob), dtype=">f8").astype(np.float64),
+        ),
         "lz4 frame": (lz4.frame.compress(samples.tobytes()), _from_bytes(lz4.frame.decompress)),
         "zstd-1": (
             zstandard.ZstdCompressor(level=1).compress(samples.tobytes()),
