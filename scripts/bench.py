@@ -49,11 +49,11 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 from streaming.config import Settings, load_settings  # noqa: E402
-from streaming.devservices import S3Server, free_port, scratch_database  # noqa: E402
+from streaming.devservices import S3Server, scratch_database  # noqa: E402
 from streaming.resample.minmax import needs_resampling  # noqa: E402
 from streaming.stages import STAGES  # noqa: E402
 from tests.support.client import Page, ViewerClient  # noqa: E402
-from tests.support.server import RunningServer, start_server  # noqa: E402
+from tests.support.server import RunningServer, make_settings, start_server  # noqa: E402
 
 SHARED_EEG = REPO_ROOT.parent / "shared" / "data" / "eeg-rest-30ch-250hz.edf"
 EEG_RATE = 250.0
@@ -123,25 +123,6 @@ def make_plan(quick: bool, reps: int | None) -> Plan:
             encode_repeat=5,
         )
     return dataclasses.replace(plan, reps=reps) if reps else plan
-
-
-def make_settings(
-    database: dict[str, str | int], store_url: str, s3_endpoint: str = "", **sections: dict[str, object]
-) -> Settings:
-    """Defaults (no environment), the given database and block store, a free loopback port.
-
-    The same logic as ``make_settings`` in tests/conftest.py, copied so the benchmark does not
-    import pytest fixtures.
-    """
-    settings = load_settings(environ={})
-    changes: dict[str, dict[str, object]] = {
-        "server": {"port": free_port(), "address": "127.0.0.1"},
-        "postgres": dict(database),
-        "store": {"url": store_url, "s3_endpoint_url": s3_endpoint},
-    }
-    for name, values in sections.items():
-        changes.setdefault(name, {}).update(values)
-    return settings.replace(**changes)
 
 
 def l1_cache_bytes(settings: Settings) -> int | None:

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from streaming.config import Settings, load_settings
-from streaming.devservices import S3Server, free_port, scratch_database
-from tests.support.server import RunningServer, start_server
+from streaming.devservices import S3Server, scratch_database
+from tests.support.server import RunningServer, make_settings, start_server
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SHARED_EEG = SHARED_DATA / "eeg-rest-30ch-250hz.edf"
@@ -44,24 +43,6 @@ def database() -> Iterator[dict[str, str | int]]:
     """A fresh, empty Postgres database for one test."""
     with scratch_database() as params:
         yield params
-
-
-def make_settings(
-    database: dict[str, str | int],
-    store_url: str,
-    s3_endpoint: str = "",
-    **sections: dict[str, object],
-) -> Settings:
-    """Settings for a test: defaults, the given database and store, a free port."""
-    settings = load_settings(environ={})
-    changes: dict[str, dict[str, object]] = {
-        "server": {"port": free_port(), "address": "127.0.0.1"},
-        "postgres": dict(database),
-        "store": {"url": store_url, "s3_endpoint_url": s3_endpoint},
-    }
-    for name, values in sections.items():
-        changes.setdefault(name, {}).update(values)
-    return settings.replace(**changes)
 
 
 def store_url_for(backend: str, tmp_path: Path, s3: S3Server | None) -> tuple[str, str]:

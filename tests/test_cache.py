@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -205,3 +206,46 @@ async def test_no_redis_at_startup_still_serves(tmp_path, shared_eeg):
         frames = await _raw_frames(server, _request(package, 0, 5, package.channels[:3]))
         assert len(frames) == 3
         assert not server.services.reader.l2.available
+
+
+async def test_startup_warns_when_redis_would_not_evict(caplog):
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.config import load_settings
+    from streaming.cpu import CpuPool
+
+    settings = load_settings(environ={})
+    cpu = CpuPool(1, 1 << 30)
+    no_eviction = RedisProcess(None, "--maxmemory-policy", "noeviction")
+    try:
+        caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
+        redis_settings = dataclasses.replace(settings.redis, url=no_eviction.url)
+        cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+        await cache.close()
+        assert any("allkeys-lru" in r.getMessage() and "noeviction" in r.getMessage() for r in caplog.records)
+    finally:
+        no_eviction.stop()
+        cpu.close()
+
+
+async def test_a_small_pool_waits_instead_of_failing(redis_standalone):
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.config import load_settings
+    from streaming.cpu import CpuPool
+
+    settings = load_settings(environ={})
+    redis_settings = dataclasses.replace(
+        settings.redis, url=redis_standalone.url, max_connections=2, pool_wait_seconds=5
+    )
+    cpu = CpuPool(1, 1 << 30)
+    cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+    try:
+        samples = np.arange(50_000, dtype=np.float64)
+        for i in range(40):
+            cache.set_later(f"pool-test-{i}", samples)
+        await cache.flush()
+        found = await asyncio.gather(*(cache.get(f"pool-test-{i}") for i in range(40)))
+        assert cache.available, "a busy pool must not open the circuit breaker"
+        assert all(f is not None and np.array_equal(f, samples) for f in found)
+    finally:
+        await cache.close()
+        cpu.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import subprocess
@@ -242,3 +243,41 @@ def test_cli_db_init_and_ingest_json(database, tmp_path, gap_recording):
     assert again.returncode == 0 and "already ingested" in again.stdout
     missing = _cli(["ingest", str(tmp_path / "nope.edf")], env)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+async def test_bdf_24_bit_recording(database, tmp_path):
+    import edfio
+
+    rate, seconds = 512, 4
+    digital = (np.arange(rate * seconds) * 4099) % (1 << 23) - (1 << 22)  # spans 24-bit values
+    signal = edfio.BdfSignal(
+        digital.astype(np.float64),
+        rate,
+        label="iEEG A1",
+        physical_dimension="uV",
+        physical_range=(-(1 << 23), (1 << 23) - 1),
+        digital_range=(-(1 << 23), (1 << 23) - 1),
+    )
+    path = tmp_path / "deep.bdf"
+    recording = edfio.Recording(startdate=datetime.date(2008, 10, 14))
+    edfio.Bdf([signal], recording=recording, starttime=datetime.time(20, 48, 12)).write(path)
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(path, block_samples=1000)
+        (channel,) = result.channels
+        assert (channel.name, channel.rate, channel.unit) == ("iEEG A1", 512, "uV")
+        assert (channel.start, channel.end) == (HEADER_START_US, HEADER_START_US + seconds * 1_000_000)
+        assert len(await _ranges(server.services.index, channel.id)) == 3  # 2048 samples in 1000s
+        client = await ViewerClient.connect(server.ws_url(result.package_id))
+        try:
+            page = await client.page(
+                {
+                    "startTime": channel.start,
+                    "endTime": channel.end,
+                    "pixelWidth": 1000,
+                    "virtualChannels": [{"id": channel.id, "name": channel.name}],
+                }
+            )
+        finally:
+            client.close()
+        values = np.concatenate([m.segment.data for m in page.channel(channel.id)])
+        np.testing.assert_allclose(values, digital, atol=1e-6)

@@ -10,9 +10,29 @@ from pathlib import Path
 import tornado.httpserver
 
 from streaming.app import make_app
-from streaming.config import Settings
+from streaming.config import Settings, load_settings
+from streaming.devservices import free_port
 from streaming.ingest.run import IngestResult, ingest_recording
 from streaming.services import Services
+
+
+def make_settings(
+    database: dict[str, str | int],
+    store_url: str,
+    s3_endpoint: str = "",
+    **sections: dict[str, object],
+) -> Settings:
+    """Settings for a test or benchmark: defaults (no environment), the given database and block
+    store, a free loopback port, and any other sections changed."""
+    settings = load_settings(environ={})
+    changes: dict[str, dict[str, object]] = {
+        "server": {"port": free_port(), "address": "127.0.0.1"},
+        "postgres": dict(database),
+        "store": {"url": store_url, "s3_endpoint_url": s3_endpoint},
+    }
+    for name, values in sections.items():
+        changes.setdefault(name, {}).update(values)
+    return settings.replace(**changes)
 
 
 @dataclasses.dataclass
