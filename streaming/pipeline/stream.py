@@ -14,6 +14,7 @@ import numpy as np
 from streaming.cache.reader import BlockReader
 from streaming.cpu import CpuPool
 from streaming.dsp.montage import subtract
+from streaming.dsp.trim import window_indices
 from streaming.errors import BlockReadError, MontageMisalignment, StreamingError
 from streaming.index.database import IndexDatabase
 from streaming.index.models import BlockRef, Package
@@ -137,8 +138,10 @@ class PageStreamer:
                     log.warning("channel %s: %s", page.channel_id, exc.reason)
                     await sink.send_text(json_frame({**exc.to_json(), "channelNames": [page.channel_name]}))
                     samples = np.empty(0)
+                # The work is proportional to the samples inside the window, not to the block.
+                first, stop = window_indices(block.lo, page.rate, samples.shape[0], page.start, page.end)
                 frame = await self.cpu.run(
-                    samples.shape[0], render_block, samples, block.lo, page, sequence_id, total, self.clock
+                    stop - first, render_block, samples, block.lo, page, sequence_id, total, self.clock
                 )
                 del samples
                 await self._send(sink, frame)
