@@ -209,3 +209,20 @@ def test_resampled_group_always_has_more_than_one_sample() -> None:
         for width in rng.uniform(1, 50 * 1e6 / rate, 300):
             if needs_resampling(float(width), rate):
                 assert group_size(float(width), rate) >= 3
+
+
+@pytest.mark.parametrize("group", [1, 7, 100, 65_537, 300_000])
+def test_large_inputs_processed_in_chunks_match_plain_numpy(group):
+    samples = np.random.default_rng(group).standard_normal(1_000_003)
+    full = samples.shape[0] // group
+    mins = [samples[i : i + group].min() for i in range(0, samples.shape[0], group)] if group > 1000 else None
+    expected = np.empty(2 * -(-samples.shape[0] // group))
+    body = samples[: full * group].reshape(full, group)
+    expected[0 : 2 * full : 2] = body.min(axis=1)
+    expected[1 : 2 * full : 2] = body.max(axis=1)
+    if samples.shape[0] % group:
+        expected[-2:] = samples[full * group :].min(), samples[full * group :].max()
+    result = minmax_pairs(samples, group)
+    np.testing.assert_array_equal(result, expected)
+    if mins is not None:
+        np.testing.assert_array_equal(result[0::2], mins)
