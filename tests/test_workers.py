@@ -37,6 +37,7 @@ def _env(database, store_url: str, port: int, metrics_dir) -> dict[str, str]:
 
 def _pages_answered(port: int) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("text/plain")
         text = response.read().decode()
     total = 0.0
     for family in text_string_to_metric_families(text):
@@ -53,6 +54,8 @@ async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, sh
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     env = _env(database, (tmp_path / "blocks").as_uri() + "/", port, metrics_dir)
+    metrics_port = free_port()
+    env["STREAMING_SERVER_METRICS_PORT"] = str(metrics_port)
     ingest = subprocess.run(
         [sys.executable, "-m", "streaming", "ingest", str(shared_eeg), "--json"],
         env=env, capture_output=True, text=True, timeout=120, check=True,
@@ -96,8 +99,8 @@ async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, sh
             int(m) for m in re.findall(r"_(\d+)\.db$", "\n".join(p.name for p in metrics_dir.iterdir()), re.M)
         }
         assert len(pids - {server.pid}) >= 2, "both workers should have written metrics"
-        scrapes = [_pages_answered(port) for _ in range(8)]  # whichever worker answers
-        assert scrapes == [requests] * 8
+        scrapes = [_pages_answered(p) for p in [port] * 8 + [metrics_port] * 4]  # whichever worker answers
+        assert scrapes == [requests] * 12
     finally:
         server.send_signal(signal.SIGTERM)
         try:
