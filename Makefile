@@ -22,11 +22,13 @@ serve: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check streaming tests scripts
+	$(BIN)/mypy streaming
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check streaming tests scripts
 	$(BIN)/ruff format --check streaming tests scripts
+	$(BIN)/mypy streaming
 
 bench: $(STAMP)
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)

@@ -232,13 +232,13 @@ def load_settings(
     merged = _read_toml(DEFAULT_CONFIG_PATH)
     extra_file = config_file or environ.get("STREAMING_CONFIG")
     if extra_file:
-        for section, values in _read_toml(Path(extra_file)).items():
-            if section not in merged or not isinstance(values, dict):
+        for section, overrides in _read_toml(Path(extra_file)).items():
+            if section not in merged or not isinstance(overrides, dict):
                 raise ConfigError(f"{extra_file}: unknown section [{section}]")
-            unknown = set(values) - set(merged[section])
+            unknown = set(overrides) - set(merged[section])
             if unknown:
                 raise ConfigError(f"{extra_file}: unknown keys in [{section}]: {sorted(unknown)}")
-            merged[section].update(values)
+            merged[section].update(overrides)
 
     sections: dict[str, Any] = {}
     for section, section_type in _section_types().items():

@@ -12,6 +12,7 @@ import dataclasses
 import datetime
 import itertools
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import edfio
@@ -54,11 +55,12 @@ class Recording:
             with path.open("rb") as handle:
                 header = handle.read(256)
             is_bdf = header[:1] == b"\xff"
-            self._file = edfio.read_bdf(path) if is_bdf else edfio.read_edf(path, lazy_load_data=True)
+            self._file: edfio.Edf | edfio.Bdf = edfio.read_bdf(path) if is_bdf else edfio.read_edf(path, lazy_load_data=True)
         except (OSError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise RecordingError(f"{path}: not a readable EDF/BDF file: {exc}") from exc
         self.record_duration = float(self._file.data_record_duration)
         self.num_records = int(self._file.num_data_records)
+        sources: Sequence[edfio.EdfSignal | edfio.BdfSignal] = self._file.signals  # type: ignore[assignment]
         self.signals = [
             Signal(
                 index=i,
@@ -67,7 +69,7 @@ class Recording:
                 unit=signal.physical_dimension.strip(),
                 samples_per_record=int(signal.samples_per_data_record),
             )
-            for i, signal in enumerate(self._file.signals)
+            for i, signal in enumerate(sources)
             if signal.label.strip() not in _EDF_ANNOTATIONS and signal.sampling_frequency > 0
         ]
         if not self.signals:
