@@ -20,7 +20,7 @@ def make_app(services: Services) -> tornado.web.Application:
         ]
     routes.append((r"/metrics", MetricsHandler, {"services": services}))
     return tornado.web.Application(
-        routes,  # type: ignore[arg-type]
+        routes,
         # permessage-deflate stays off: float data barely compresses and costs ~65 s of CPU per GB.
         websocket_max_message_size=1 << 20,
         websocket_ping_interval=services.settings.server.ping_interval_seconds,

@@ -55,12 +55,14 @@ class Recording:
             with path.open("rb") as handle:
                 header = handle.read(256)
             is_bdf = header[:1] == b"\xff"
-            self._file: edfio.Edf | edfio.Bdf = edfio.read_bdf(path) if is_bdf else edfio.read_edf(path, lazy_load_data=True)
+            self._file: edfio.Edf | edfio.Bdf = (
+                edfio.read_bdf(path) if is_bdf else edfio.read_edf(path, lazy_load_data=True)
+            )
         except (OSError, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise RecordingError(f"{path}: not a readable EDF/BDF file: {exc}") from exc
         self.record_duration = float(self._file.data_record_duration)
         self.num_records = int(self._file.num_data_records)
-        sources: Sequence[edfio.EdfSignal | edfio.BdfSignal] = self._file.signals  # type: ignore[assignment]
+        sources: Sequence[edfio.EdfSignal | edfio.BdfSignal] = self._file.signals
         self.signals = [
             Signal(
                 index=i,

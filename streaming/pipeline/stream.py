@@ -154,7 +154,7 @@ class PageStreamer:
             await sink.send_binary(frame)
 
 
-def _most_telling(failures: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+def _most_telling(failures: BaseExceptionGroup) -> BaseException:
     leaves: list[BaseException] = []
     pending: list[BaseException] = [failures]
     while pending:
