@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import tornado.web
 
+from streaming.handlers.annotations import TimespanHandler
+from streaming.handlers.base import NotFoundHandler
 from streaming.handlers.health import HealthHandler
 from streaming.handlers.metrics import MetricsHandler, count_request
+from streaming.handlers.retrieve import (
+    ContinuousHandler,
+    SegmentsHandler,
+    UnitHandler,
+    ValidateMontageHandler,
+)
 from streaming.handlers.timeseries_socket import TimeSeriesSocket
 from streaming.services import Services
 
@@ -17,7 +25,12 @@ def make_app(services: Services) -> tornado.web.Application:
         routes += [
             (rf"{prefix}/ts/health", HealthHandler, {"services": services}),
             (rf"{prefix}/ts/query", TimeSeriesSocket, {"services": services}),
+            (rf"{prefix}/ts/retrieve/continuous", ContinuousHandler, {"services": services}),
+            (rf"{prefix}/ts/retrieve/unit", UnitHandler, {"services": services}),
+            (rf"{prefix}/ts/retrieve/segments", SegmentsHandler, {"services": services}),
+            (rf"{prefix}/ts/validate-montage", ValidateMontageHandler, {"services": services}),
         ]
+    routes.append((r"/timespan", TimespanHandler, {"services": services}))  # writes: never under /discover
     routes.append((r"/metrics", MetricsHandler, {"services": services}))
     return tornado.web.Application(
         routes,
@@ -26,6 +39,8 @@ def make_app(services: Services) -> tornado.web.Application:
         websocket_ping_interval=services.settings.server.ping_interval_seconds,
         websocket_ping_timeout=services.settings.server.ping_timeout_seconds,
         log_function=count_request,
+        default_handler_class=NotFoundHandler,
+        default_handler_args={"services": services},
     )
 
 

@@ -35,6 +35,7 @@ def _parser() -> argparse.ArgumentParser:
         "--block-samples", type=int, help="samples per stored block (default: ingest.block_samples)"
     )
     ingest.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    ingest.add_argument("--public", action="store_true", help="also serve it read-only under /discover")
 
     demo = commands.add_parser("demo", help="ingest a real EEG and serve it, with embedded services")
     demo.add_argument("recording", nargs="?", help="EDF file to serve (default: a bundled real EEG)")
@@ -112,6 +113,7 @@ async def _ingest(settings: Settings, args: argparse.Namespace) -> int:
                 package_id=args.package_id,
                 name=args.name,
                 block_samples=args.block_samples,
+                public=args.public,
             )
         finally:
             await store.close()

@@ -50,6 +50,13 @@ class PackageMissingChannels(StreamingError):
     status = 404
 
 
+class NotFound(StreamingError):
+    """A path no endpoint serves."""
+
+    name = "NotFound"
+    status = 404
+
+
 class PackageNotFound(StreamingError):
     name = "PackageNotFound"
     status = 404
@@ -79,6 +86,13 @@ class MontageMisalignment(StreamingError):
 
 class PackageCannotBeMontaged(StreamingError):
     name = "PackageCannotBeMontaged"
+    status = 400
+
+
+class QueryLimitExceeded(StreamingError):
+    """A REST retrieval would return more values than its limit."""
+
+    name = "QueryLimitExceeded"
     status = 400
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import tornado.web
 
-from streaming.errors import StreamingError, UnexpectedError
+from streaming.auth import bearer_token
+from streaming.errors import InvalidRequest, NotFound, StreamingError, UnexpectedError
 from streaming.protocol.frames import json_frame
 from streaming.services import Services
 
@@ -18,6 +20,40 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def initialize(self, services: Services) -> None:
         self.services = services
+
+    @property
+    def public_only(self) -> bool:
+        """True under /discover: public packages only, read-only, no token."""
+        return self.request.path.startswith("/discover/")
+
+    def token(self) -> str | None:
+        return bearer_token(
+            self.request.headers.get("Authorization"), self.get_query_argument("session", None)
+        )
+
+    def integer_argument(self, name: str, default: int | None = None) -> int:
+        """A whole-number query argument; InvalidRequest when missing or malformed."""
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            if default is None:
+                raise InvalidRequest(f"the {name} query parameter is required")
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a whole number, got {raw!r}") from None
+
+    def float_argument(self, name: str, default: float) -> float:
+        raw = self.get_query_argument(name, None)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidRequest(f"{name} must be a number, got {raw!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise InvalidRequest(f"{name} must be a positive number, got {raw!r}")
+        return value
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -42,3 +78,10 @@ class JsonHandler(tornado.web.RequestHandler):
             self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
             return
         super()._handle_request_exception(e)
+
+
+class NotFoundHandler(JsonHandler):
+    """Any path no route matches: a JSON 404 like every other error."""
+
+    def prepare(self) -> None:
+        raise NotFound(f"no such endpoint: {self.request.method} {self.request.path}")

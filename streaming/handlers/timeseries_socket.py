@@ -8,8 +8,9 @@ from urllib.parse import urlparse
 import tornado.iostream
 import tornado.websocket
 
-from streaming.auth import authorize, bearer_token
-from streaming.errors import InvalidRequest, PackageNotFound, StreamingError
+from streaming.access import open_package
+from streaming.auth import bearer_token
+from streaming.errors import InvalidRequest, StreamingError
 from streaming.index.models import Package
 from streaming.pipeline.stream import ConnectionClosed
 from streaming.protocol.frames import json_frame
@@ -42,11 +43,9 @@ class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
         token = bearer_token(
             self.request.headers.get("Authorization"), self.get_query_argument("session", None)
         )
-        authorize(token, package_id, self.services.settings.auth.jwt_key)
-        package = await self.services.packages.get(package_id)
-        if package is None:
-            raise PackageNotFound(f"package {package_id} does not exist")
-        return package
+        public_only = self.request.path.startswith("/discover/")
+        jwt_key = self.services.settings.auth.jwt_key
+        return await open_package(self.services.packages, package_id, token, jwt_key, public_only)
 
     def check_origin(self, origin: str) -> bool:
         allowed = self.services.settings.server.allowed_origins

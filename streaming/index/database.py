@@ -11,7 +11,7 @@ import ujson
 
 from streaming.config import PostgresSettings
 from streaming.index.migrations import migrate
-from streaming.index.models import BlockRef, Channel, Package
+from streaming.index.models import BlockRef, Channel, Package, UnitBlockRef
 
 _CHANNEL_COLUMNS = (
     "id, package_id, name, start_us, end_us, unit, rate, type, channel_group, spike_duration, properties"
@@ -83,7 +83,9 @@ class IndexDatabase:
     async def get_package(self, package_id: str) -> Package | None:
         """The package and its channels in ingest order, or None."""
         async with self.cursor() as cursor:
-            await cursor.execute("SELECT id, name FROM timeseries.packages WHERE id = %s", (package_id,))
+            await cursor.execute(
+                "SELECT id, name, public FROM timeseries.packages WHERE id = %s", (package_id,)
+            )
             row = await cursor.fetchone()
             if row is None:
                 return None
@@ -93,7 +95,85 @@ class IndexDatabase:
                 (package_id,),
             )
             channels = tuple(_channel_from_row(r) for r in await cursor.fetchall())
-        return Package(id=row[0], name=row[1], channels=channels)
+        return Package(id=row[0], name=row[1], channels=channels, public=bool(row[2]))
+
+    async def package_of_channel(self, channel_id: str) -> str | None:
+        """The id of the package holding ``channel_id``, or None."""
+        async with self.cursor() as cursor:
+            await cursor.execute("SELECT package_id FROM timeseries.channels WHERE id = %s", (channel_id,))
+            row = await cursor.fetchone()
+        return row[0] if row else None
+
+    async def unit_blocks_for(self, channel_id: str, start: int, end: int) -> list[UnitBlockRef]:
+        """Spike-event runs of a unit channel overlapping ``[start, end)``, in time order."""
+        async with self.cursor() as cursor:
+            await cursor.execute(
+                "SELECT channel, lower(range), upper(range), count, tsindex, tsblob "
+                "FROM timeseries.unit_ranges WHERE channel = %s AND range && int8range(%s, %s, '[]') "
+                "ORDER BY lower(range)",
+                (channel_id, start, end),
+            )
+            return [
+                UnitBlockRef(channel, int(lo), int(hi), int(count), tsindex, tsblob)
+                for channel, lo, hi, count, tsindex, tsblob in await cursor.fetchall()
+            ]
+
+    async def insert_annotations(
+        self, package_id: str, layer: str, creator: str, items: Sequence[dict[str, Any]]
+    ) -> list[int]:
+        """Store annotations in the package's layer (created on first use); returns their ids."""
+        async with self.transaction() as cursor:
+            await cursor.execute(
+                "INSERT INTO timeseries.annotation_layers (package_id, name) VALUES (%s, %s) "
+                "ON CONFLICT (package_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
+                (package_id, layer),
+            )
+            (layer_id,) = await cursor.fetchone()
+            ids = []
+            for item in items:
+                await cursor.execute(
+                    "INSERT INTO timeseries.annotations "
+                    "(layer_id, range, label, description, data, creator, channel_ids) "
+                    "VALUES (%s, int8range(%s, %s, '[)'), %s, %s, %s, %s, %s) RETURNING id",
+                    (
+                        layer_id,
+                        item["start"],
+                        item["end"],
+                        item["label"],
+                        item.get("description", ""),
+                        ujson.dumps(item.get("data", {})),
+                        creator,
+                        list(item["channels"]),
+                    ),
+                )
+                ids.append((await cursor.fetchone())[0])
+        return ids
+
+    async def annotations_for(self, package_id: str, start: int, end: int) -> list[dict[str, Any]]:
+        """Annotations of a package overlapping ``[start, end)``, in time order."""
+        async with self.cursor() as cursor:
+            await cursor.execute(
+                "SELECT a.id, l.name, lower(a.range), upper(a.range), a.label, a.description, a.data, "
+                "a.creator, a.channel_ids FROM timeseries.annotations a "
+                "JOIN timeseries.annotation_layers l ON l.id = a.layer_id "
+                "WHERE l.package_id = %s AND a.range && int8range(%s, %s) ORDER BY lower(a.range), a.id",
+                (package_id, start, end),
+            )
+            rows = await cursor.fetchall()
+        return [
+            {
+                "id": row[0],
+                "layer": row[1],
+                "start": int(row[2]),
+                "end": int(row[3]),
+                "label": row[4],
+                "description": row[5],
+                "data": row[6] if not isinstance(row[6], str) else ujson.loads(row[6]),
+                "creator": row[7],
+                "channelIds": list(row[8]),
+            }
+            for row in rows
+        ]
 
     async def find_package_by_source(self, sha256: str) -> str | None:
         async with self.cursor() as cursor:
@@ -124,12 +204,13 @@ class IndexDatabase:
         source_sha256: str | None,
         channels: Sequence[Channel],
         blocks: Sequence[BlockRef],
+        public: bool = False,
     ) -> None:
         """Index a whole ingest in one transaction: all of it becomes visible, or none of it."""
         async with self.transaction() as cursor:
             await cursor.execute(
-                "INSERT INTO timeseries.packages (id, name, source_sha256) VALUES (%s, %s, %s)",
-                (package_id, name, source_sha256),
+                "INSERT INTO timeseries.packages (id, name, source_sha256, public) VALUES (%s, %s, %s, %s)",
+                (package_id, name, source_sha256, public),
             )
             for position, channel in enumerate(channels):
                 await cursor.execute(

@@ -57,6 +57,33 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX IF NOT EXISTS channels_package_index ON timeseries.channels (package_id, position);
         """,
     ),
+    (
+        2,
+        "public packages and annotations",
+        """
+        ALTER TABLE timeseries.packages ADD COLUMN IF NOT EXISTS public BOOLEAN NOT NULL DEFAULT false;
+        CREATE TABLE IF NOT EXISTS timeseries.annotation_layers (
+            id          SERIAL PRIMARY KEY,
+            package_id  VARCHAR NOT NULL REFERENCES timeseries.packages(id) ON DELETE CASCADE,
+            name        VARCHAR NOT NULL,
+            description VARCHAR NOT NULL DEFAULT '',
+            UNIQUE (package_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS timeseries.annotations (
+            id          SERIAL PRIMARY KEY,
+            layer_id    INTEGER NOT NULL REFERENCES timeseries.annotation_layers(id) ON DELETE CASCADE,
+            range       INT8RANGE NOT NULL,
+            label       VARCHAR NOT NULL,
+            description VARCHAR NOT NULL DEFAULT '',
+            data        JSONB NOT NULL DEFAULT '{}'::jsonb,
+            creator     VARCHAR NOT NULL DEFAULT '',
+            channel_ids VARCHAR[] NOT NULL,
+            created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+        );
+        CREATE INDEX IF NOT EXISTS annotations_layer_range_index
+            ON timeseries.annotations USING gist (layer_id, range);
+        """,
+    ),
 ]
 
 

@@ -30,6 +30,7 @@ class Package:
     id: str
     name: str
     channels: tuple[Channel, ...]
+    public: bool = False  # served read-only under /discover without a token
 
     @property
     def start(self) -> int:
@@ -38,6 +39,18 @@ class Package:
 
     def channel(self, channel_id: str) -> Channel | None:
         return next((c for c in self.channels if c.id == channel_id), None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnitBlockRef:
+    """One row of ``timeseries.unit_ranges``: a run of spike events of a unit channel."""
+
+    channel: str
+    lo: int
+    hi: int
+    count: int
+    tsindex: str  # key of gzip(9-byte records: big-endian int64 time us + 1 byte unit id)
+    tsblob: str  # key of gzip(big-endian float64 waveforms)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

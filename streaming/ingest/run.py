@@ -118,6 +118,7 @@ async def ingest_recording(
     package_id: str | None = None,
     name: str | None = None,
     block_samples: int | None = None,
+    public: bool = False,
 ) -> IngestResult:
     """Ingest one EDF/EDF+/BDF file; see the module docstring for the guarantees."""
     path = Path(path)
@@ -166,7 +167,7 @@ async def ingest_recording(
     written: list[str] = []
     try:
         await _write_blocks(recording, planned, store, settings, written)
-        await index.insert_package(package_id, name, sha256, channels, [b.ref for b in planned])
+        await index.insert_package(package_id, name, sha256, channels, [b.ref for b in planned], public)
     except IngestError:
         INGEST_RECORDINGS.labels("failed").inc()
         await _delete_quietly(store, written)
