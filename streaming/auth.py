@@ -35,6 +35,10 @@ def authorize(token: str | None, package_id: str, jwt_key: str) -> dict[str, Any
     except jwt.InvalidTokenError as exc:
         raise Unauthorized(f"the session token is not valid: {exc}") from exc
     allowed = claims.get("packages")
+    if allowed is not None and (
+        not isinstance(allowed, list) or not all(isinstance(item, str) for item in allowed)
+    ):
+        raise Unauthorized("the session token's packages claim must be a list of package ids")
     if allowed is not None and package_id not in allowed:
         raise Forbidden(f"the session token does not grant access to {package_id}")
     return claims

@@ -19,6 +19,8 @@ MAX_ORDER = 12
 # previous page's last; further away, the state restarts.
 CONTINUITY_SAMPLES = 100
 MAX_WARMUP_SAMPLES = 20_000
+# Edges below this fraction of the sample rate make singular designs (1e-6: 0.005 Hz at 5 kHz).
+MIN_EDGE_FRACTION = 1e-6
 
 
 class FilterSpecError(ValueError):
@@ -56,18 +58,30 @@ class FilterSpec:
         return cls(kind, int(order), centre - width / 2, centre + width / 2)
 
     def check_rate(self, rate: float) -> None:
-        """Raise FilterSpecError unless every edge lies strictly between 0 and Nyquist."""
+        """Raise FilterSpecError unless the filter is stable for ``rate``: every edge strictly
+        between ``rate * MIN_EDGE_FRACTION`` and Nyquist, and a design whose steady state exists."""
         nyquist = rate / 2
+        lowest = rate * MIN_EDGE_FRACTION
         for edge in (self.low_hz, self.high_hz):
-            if edge is not None and not 0 < edge < nyquist:
+            if edge is not None and not lowest <= edge < nyquist:
                 raise FilterSpecError(
-                    f"{self.kind} edge {edge:g} Hz is outside (0, {nyquist:g}) Hz: "
+                    f"{self.kind} edge {edge:g} Hz is outside [{lowest:g}, {nyquist:g}) Hz: "
                     f"the channel is sampled at {rate:g} Hz, so its Nyquist limit is {nyquist:g} Hz"
                 )
+        try:
+            sos = self._design(rate)
+            steady = signal.sosfilt_zi(sos)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise FilterSpecError(f"{self.kind} filter cannot be designed at {rate:g} Hz: {exc}") from exc
+        if not (np.all(np.isfinite(sos)) and np.all(np.isfinite(steady))):
+            raise FilterSpecError(f"{self.kind} filter is numerically unstable at {rate:g} Hz")
 
     def design(self, rate: float) -> np.ndarray:
-        """The filter as second-order sections for ``rate``."""
+        """The filter as second-order sections for ``rate`` (checked for stability)."""
         self.check_rate(rate)
+        return self._design(rate)
+
+    def _design(self, rate: float) -> np.ndarray:
         if self.kind == "lowpass":
             edges: float | list[float] = self.high_hz  # type: ignore[assignment]
         elif self.kind == "highpass":

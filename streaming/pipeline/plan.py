@@ -6,7 +6,7 @@ import dataclasses
 
 from streaming.dsp.filters import ChannelFilter, FilterSpec
 from streaming.dsp.montage import parse_virtual_name
-from streaming.errors import MontageMisalignment, NotTimeSeries, PackageMissingChannels
+from streaming.errors import InvalidMontageName, MontageMisalignment, NotTimeSeries, PackageMissingChannels
 from streaming.index.models import Package
 from streaming.pipeline.render import ChannelPage
 from streaming.protocol.requests import TimeSeriesRequest
@@ -76,6 +76,12 @@ def plan_pages(
         secondary_id = None
         pair = parse_virtual_name(name)
         if pair is not None:
+            if pair.lead != channel.name:
+                raise InvalidMontageName(
+                    f"virtual channel {name!r} names lead {pair.lead!r}, "
+                    f"but its id is channel {channel.name!r}",
+                    [name],
+                )
             secondary = by_name.get(pair.secondary)
             if secondary is None:
                 missing.append(pair.secondary)

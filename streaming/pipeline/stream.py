@@ -80,6 +80,8 @@ class PageStreamer:
             with self.clock.stage("lookup"):
                 blocks = await self.index.blocks_for(sorted(ids), pages[0].start, pages[0].end)
         sources = [self._source(page, blocks) for page in pages]
+        if request.request_annotations:
+            await self._send_annotations(request, package, sink, pages[0])
         slots = asyncio.Semaphore(self.parallelism)
 
         async def run(page: ChannelPage, source: BlockSource) -> None:
@@ -93,6 +95,19 @@ class PageStreamer:
         except BaseExceptionGroup as failures:
             # One failed channel cancels its siblings; report the failure that explains the rest.
             raise _most_telling(failures) from None
+
+    async def _send_annotations(
+        self, request: TimeSeriesRequest, package: Package, sink: FrameSink, page: ChannelPage
+    ) -> None:
+        """``requestAnnotations: true``: one text frame with the package's annotations in the window."""
+        with self.clock.stage("lookup"):
+            found = await self.index.annotations_for(package.id, page.start, page.end)
+        for annotation in found:
+            annotation["start"] -= page.time_offset
+            annotation["end"] -= page.time_offset
+        await sink.send_text(
+            json_frame({"annotations": found, "pageStart": request.start, "pageEnd": request.end})
+        )
 
     def _source(self, page: ChannelPage, blocks: dict[str, list[BlockRef]]) -> BlockSource:
         lead = blocks[page.channel_id]

@@ -80,6 +80,9 @@ ClientMessage = (
     | KeepAlive
 )
 
+# Far beyond any recording (year ~148,000) and far from int64 overflow once startAtEpoch adds an origin.
+MAX_TIME_US = 2**62
+
 _TIME_SERIES_KEYS = {"startTime", "endTime", "pixelWidth", "virtualChannels", "channels"}
 
 
@@ -105,15 +108,22 @@ def parse_message(text: str | bytes) -> ClientMessage:
         return _parse_time_series(message)
     if "currentTime" in message:
         return KeepAlive(_integer(message, "currentTime"))
-    raise UnexpectedError(f"unrecognised message with keys {sorted(message)[:10]}")
+    keys = ", ".join(_shorten(key, 40) for key in sorted(message)[:5])
+    raise UnexpectedError(f"unrecognised message with keys [{keys}]")
+
+
+def _shorten(value: object, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: replies and logs never echo unbounded input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _integer(message: dict[str, Any], key: str) -> int:
     value = message.get(key)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidRequest(f"{key} must be a number of microseconds, got {value!r}")
+        raise InvalidRequest(f"{key} must be a whole number, got {_shorten(value)}")
     if isinstance(value, float) and not value.is_integer():
-        raise InvalidRequest(f"{key} must be a whole number, got {value!r}")
+        raise InvalidRequest(f"{key} must be a whole number, got {_shorten(value)}")
     if not -(2**63) <= value < 2**63:
         raise InvalidRequest(f"{key} is out of range: {value!r}")
     return int(value)
@@ -131,6 +141,8 @@ def _parse_time_series(message: dict[str, Any]) -> TimeSeriesRequest:
     end = _integer(message, "endTime")
     if start < 0:
         raise InvalidRequest(f"startTime must not be negative, got {start}")
+    if end > MAX_TIME_US:
+        raise InvalidRequest(f"endTime must be below {MAX_TIME_US} microseconds, got {end}")
     if start >= end:
         raise InvalidRequest(f"startTime ({start}) must be before endTime ({end})")
     pixel_width = message.get("pixelWidth")
@@ -140,7 +152,9 @@ def _parse_time_series(message: dict[str, Any]) -> TimeSeriesRequest:
         or not math.isfinite(pixel_width)
         or pixel_width <= 0
     ):
-        raise InvalidRequest(f"pixelWidth must be a positive number of microseconds, got {pixel_width!r}")
+        raise InvalidRequest(
+            f"pixelWidth must be a positive number of microseconds, got {_shorten(pixel_width)}"
+        )
 
     channels: list[VirtualChannel] = []
     virtual = message.get("virtualChannels")

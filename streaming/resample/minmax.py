@@ -16,7 +16,9 @@ def needs_resampling(pixel_width_us: float, rate: float) -> bool:
 
 def group_size(pixel_width_us: float, rate: float) -> int:
     """Samples reduced into one (min, max) pair: ``round(pixelWidth * rate / 1e6)``, at least 1."""
-    return max(1, round(pixel_width_us * rate / 1e6))
+    samples = pixel_width_us * rate / 1e6
+    # A pixel wider than any block is one group; clamping avoids round(inf) for absurd widths.
+    return max(1, round(min(samples, 2.0**53)))
 
 
 def minmax_pairs(samples: np.ndarray, group: int) -> np.ndarray:
