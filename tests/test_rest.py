@@ -211,6 +211,31 @@ async def test_timespan_stores_annotations(tmp_path, shared_eeg):
             assert error["error"] == name and status in (400, 404), bad
         assert len(await server.services.index.annotations_for(result.package_id, 0, 2**62)) == 2
 
+        # A page asking for annotations gets the ones in its window as a text frame, then its data.
+        viewer = await ViewerClient.connect(
+            server.ws_url(result.package_id, session=token, startAtEpoch="true")
+        )
+        try:
+            request = {
+                "packageId": result.package_id,
+                "startTime": 1_200_000,
+                "endTime": 3_000_000,
+                "pixelWidth": 4000,
+                "virtualChannels": [{"id": fp1.id, "name": "Fp1"}],
+                "requestAnnotations": True,
+            }
+            page = await viewer.page(request)
+            (frame,) = [text for text in page.texts if "annotations" in text]
+            assert (frame["pageStart"], frame["pageEnd"]) == (1_200_000, 3_000_000)
+            assert [(a["label"], a["start"], a["end"]) for a in frame["annotations"]] == [
+                ("SPIKE", 1_000_000, 1_500_000),
+                ("artifact", 2_000_000, 2_000_001),
+            ]
+            page = await viewer.page({**request, "requestAnnotations": False})
+            assert not [text for text in page.texts if "annotations" in text]
+        finally:
+            viewer.close()
+
 
 async def test_discover_serves_public_packages_only_without_a_token(tmp_path, shared_eeg):
     async with _server(tmp_path, auth={"jwt_key": "d" * 32}) as (server, _):

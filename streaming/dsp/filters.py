@@ -58,8 +58,15 @@ class FilterSpec:
         return cls(kind, int(order), centre - width / 2, centre + width / 2)
 
     def check_rate(self, rate: float) -> None:
-        """Raise FilterSpecError unless the filter is stable for ``rate``: every edge strictly
-        between ``rate * MIN_EDGE_FRACTION`` and Nyquist, and a design whose steady state exists."""
+        """Raise FilterSpecError unless the filter is stable for ``rate`` (see ``design``)."""
+        self.design(rate)
+
+    def design(self, rate: float) -> np.ndarray:
+        """The filter as second-order sections for ``rate``.
+
+        Raises FilterSpecError unless every edge lies between ``rate * MIN_EDGE_FRACTION`` and
+        Nyquist and the design is finite with a steady state (needed to warm the state up).
+        """
         nyquist = rate / 2
         lowest = rate * MIN_EDGE_FRACTION
         for edge in (self.low_hz, self.high_hz):
@@ -75,11 +82,7 @@ class FilterSpec:
             raise FilterSpecError(f"{self.kind} filter cannot be designed at {rate:g} Hz: {exc}") from exc
         if not (np.all(np.isfinite(sos)) and np.all(np.isfinite(steady))):
             raise FilterSpecError(f"{self.kind} filter is numerically unstable at {rate:g} Hz")
-
-    def design(self, rate: float) -> np.ndarray:
-        """The filter as second-order sections for ``rate`` (checked for stability)."""
-        self.check_rate(rate)
-        return self._design(rate)
+        return sos
 
     def _design(self, rate: float) -> np.ndarray:
         if self.kind == "lowpass":

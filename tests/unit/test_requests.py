@@ -352,3 +352,26 @@ def test_error_objects_carry_channel_names() -> None:
 )
 def test_bad_input_errors_are_http_400(kind: type[StreamingError], status: int) -> None:
     assert kind.status == status  # protocol.md 4: 400 for bad input, 500 only for real faults
+
+
+def test_end_time_beyond_any_recording_is_invalid() -> None:
+    from streaming.protocol.requests import MAX_TIME_US
+
+    assert isinstance(_parse(_time_series(startTime=0, endTime=MAX_TIME_US)), TimeSeriesRequest)
+    error = _error(_time_series(startTime=0, endTime=MAX_TIME_US + 1), InvalidRequest)
+    assert "endTime" in error.reason
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        _time_series(startTime="x" * 100_000),
+        _time_series(pixelWidth=["y" * 100_000]),
+        {"z" * 100_000: 1},
+        {**{f"key{i}" * 1000: i for i in range(50)}},
+    ],
+)
+def test_replies_never_echo_unbounded_input(message: dict) -> None:
+    with pytest.raises(StreamingError) as caught:
+        _parse(message)
+    assert len(caught.value.reason) < 400

@@ -202,6 +202,14 @@ def test_group_size_is_at_least_one() -> None:
             assert group_size(width, rate) >= 1
 
 
+def test_absurd_pixel_widths_give_one_finite_group() -> None:
+    """A pixel wider than any recording (up to float's largest) is one group, never an overflow."""
+    for width in (1e18, 1e300, 1.7e308):
+        group = group_size(width, 30_000.0)
+        assert group == 2**53
+        assert minmax_pairs(np.arange(10.0), group).tolist() == [0.0, 9.0]
+
+
 def test_resampled_group_always_has_more_than_one_sample() -> None:
     """Whenever the rule says resample, the group spans at least 3 samples (ratio > 3 rounds to >= 3)."""
     rng = np.random.default_rng(11)
