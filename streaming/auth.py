@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import jwt
@@ -42,3 +43,16 @@ def authorize(token: str | None, package_id: str, jwt_key: str) -> dict[str, Any
     if allowed is not None and package_id not in allowed:
         raise Forbidden(f"the session token does not grant access to {package_id}")
     return claims
+
+
+def issue_token(jwt_key: str, subject: str, packages: list[str] | None, ttl_seconds: float) -> str:
+    """An HS256 session token for ``subject``, limited to ``packages`` if given, valid ``ttl_seconds``."""
+    if not jwt_key:
+        raise ValueError("no JWT_KEY configured: tokens are not checked, so none is needed")
+    if not ttl_seconds > 0:
+        raise ValueError(f"--ttl must be positive, got {ttl_seconds:g}")
+    now = int(time.time())
+    claims: dict[str, Any] = {"sub": subject, "iat": now, "exp": now + int(ttl_seconds)}
+    if packages:
+        claims["packages"] = list(packages)
+    return jwt.encode(claims, jwt_key, algorithm="HS256")

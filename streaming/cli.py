@@ -1,4 +1,4 @@
-"""The ``streaming`` command: serve | ingest | demo | db init."""
+"""The ``streaming`` command: serve | ingest | demo | db init | token."""
 
 from __future__ import annotations
 
@@ -44,6 +44,15 @@ def _parser() -> argparse.ArgumentParser:
     database = commands.add_parser("db", help="database administration")
     database_commands = database.add_subparsers(dest="db_command", required=True)
     database_commands.add_parser("init", help="create or migrate the schema (idempotent)")
+
+    token = commands.add_parser("token", help="print a session token signed with JWT_KEY")
+    token.add_argument(
+        "--subject", default="streaming-cli", help="the token's sub claim (annotation creator)"
+    )
+    token.add_argument(
+        "--package", action="append", dest="packages", help="a package it may read (repeatable; default: any)"
+    )
+    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires (default 3600)")
     return parser
 
 
@@ -70,6 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_demo(settings, args.recording))
         if args.command == "db":
             return asyncio.run(_db_init(settings))
+        if args.command == "token":
+            from streaming.auth import issue_token
+
+            print(issue_token(settings.auth.jwt_key, args.subject, args.packages, args.ttl))
+            return 0
     except (ValueError, IngestError) as exc:
         print(f"streaming {args.command}: {exc}", file=sys.stderr)
         return 1
