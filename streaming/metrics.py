@@ -59,7 +59,9 @@ WEBSOCKET_CONNECTIONS = Gauge(
 MESSAGES_SENT = Counter("streaming_messages_sent_total", "Websocket frames sent, by kind.", ["kind"])
 BYTES_SENT = Counter("streaming_bytes_sent_total", "Websocket payload bytes sent, by kind.", ["kind"])
 REQUESTS_CANCELLED = Counter(
-    "streaming_requests_cancelled_total", "Page requests dropped before completion, by reason.", ["reason"]
+    "streaming_requests_cancelled_total",
+    "Page requests stopped or dropped before their last frame, by reason (dump, disconnect, overflow).",
+    ["reason"],
 )
 BAD_MESSAGES = Counter("streaming_bad_messages_total", "Client messages answered with an error.", ["error"])
 CACHE_REQUESTS = Counter(

@@ -63,20 +63,27 @@ async def serve_until_stopped(
         await stop.wait()
     finally:
         log.info("shutting down")
-        for server in servers:
-            server.stop()
-        await services.close()
-        for server in servers:
-            await server.close_all_connections()
+        await shut_down(servers, services)
+
+
+async def shut_down(servers: Sequence[tornado.httpserver.HTTPServer], services: Services) -> None:
+    """Stop accepting, tell every viewer the server is going away (1001), close the services."""
+    for server in servers:
+        server.stop()
+    await services.close()
+    for server in servers:
+        await server.close_all_connections()
 
 
 async def serve(
-    settings: Settings, sockets: tuple[list[socket.socket], list[socket.socket]] | None = None
+    settings: Settings,
+    sockets: Listeners | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> int:
     """``streaming serve`` in one process."""
     services = await Services.start(settings)
     log.info("listening on %s:%d (pid %d)", settings.server.address, settings.server.port, os.getpid())
-    await serve_until_stopped(settings, services, sockets=sockets)
+    await serve_until_stopped(settings, services, on_ready=on_ready, sockets=sockets)
     return 0
 
 
@@ -90,24 +97,42 @@ def run_workers(settings: Settings, workers: int, argv: Sequence[str]) -> int:
     from prometheus_client import multiprocess
 
     sockets = bind(settings)
-    children: dict[int, int] = {}
-    for worker in range(workers):
+
+    def start_worker(number: int) -> tuple[int, int]:
+        """Fork worker ``number``; returns its pid and a pipe it writes a byte to once it serves."""
+        ready_read, ready_write = os.pipe()
         pid = os.fork()
         if pid == 0:
+            for fd in (ready_read, *(pipe for _, pipe in children.values())):
+                os.close(fd)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+            def say_ready() -> None:
+                os.write(ready_write, b"!")
+
             code = 1
             try:
-                code = asyncio.run(serve(settings, sockets))
+                code = asyncio.run(serve(settings, sockets, on_ready=say_ready))
             except BaseException:
-                log.exception("worker %d failed", worker)
+                log.exception("worker %d failed", number)
             finally:
                 logging.shutdown()
                 os._exit(code)
-        children[pid] = worker
+        os.close(ready_write)
+        os.set_blocking(ready_read, False)
+        return pid, ready_read
+
+    children: dict[int, tuple[int, int]] = {}  # pid -> (worker number, its readiness pipe)
+    for number in range(workers):
+        pid, ready = start_worker(number)
+        children[pid] = (number, ready)
     log.info("started %d workers: %s", workers, sorted(children))
+    stopping = False
 
     def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
         for pid in list(children):
             try:
                 os.kill(pid, signum)
@@ -122,13 +147,38 @@ def run_workers(settings: Settings, workers: int, argv: Sequence[str]) -> int:
             pid, status = os.wait()
         except ChildProcessError:
             break
-        children.pop(pid, None)
+        if pid not in children:
+            continue
+        number, ready = children.pop(pid)
+        had_served = _read_ready(ready)
         multiprocess.mark_process_dead(pid)
-        if os.waitstatus_to_exitcode(status) != 0:
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            failures += code != 0
+            continue
+        log.error("worker %d (pid %d) exited with status %d", number, pid, code)
+        if not had_served:
+            # It failed to start (database, store, configuration): a replacement would fail too.
+            log.error("worker %d failed before serving; stopping", number)
             failures += 1
-            log.error("worker pid %d exited with status %d", pid, os.waitstatus_to_exitcode(status))
             forward(signal.SIGTERM, None)
+            continue
+        pid, ready = start_worker(number)
+        children[pid] = (number, ready)
+        log.warning("restarted worker %d as pid %d", number, pid)
+    for _number, ready in children.values():
+        os.close(ready)
     owned = os.environ.get(_OWNED_METRICS_DIR)
     if owned:
         shutil.rmtree(owned, ignore_errors=True)
     return 1 if failures else 0
+
+
+def _read_ready(ready: int) -> bool:
+    """Whether the worker behind this pipe said it was serving; closes the pipe."""
+    try:
+        return bool(os.read(ready, 1))
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(ready)

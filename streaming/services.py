@@ -91,7 +91,7 @@ class Services:
     async def close(self) -> None:
         """Close sessions, then the CPU pool, store and database pool (reverse order of opening)."""
         for session in list(self.sessions):
-            await session.close()
+            await session.shut_down()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await self.reader.close()

@@ -130,13 +130,13 @@ async def test_custom_montage_on_labels_with_dashes_and_mixed_rates(tmp_path):
     from tests.conftest import make_settings
     from tests.support.server import start_server
 
-    labels = [("EEG Fp1-Ref", 200, 0), ("EEG F7-Ref", 200, 3), ("ECG-II", 400, 5)]
+    labels = [("EEG Fp1-Ref", 200, 0), ("EEG F7-Ref", 200, 3), ("ECG-II", 400, 5), ("Fz<->Cz", 200, 9)]
     signals = [EdfSignalSpec(label, rate, _ramp(6, rate, offset)) for label, rate, offset in labels]
     path = write_edf_plus(tmp_path / "dash.edf", signals, list(range(6)), discontinuous=False)
     with scratch_database() as params:
         async with start_server(make_settings(params, (tmp_path / "b").as_uri() + "/")) as server:
             result = await server.ingest(path)
-            fp1, _f7, _ecg = result.channels
+            fp1, _f7, _ecg, stored_pair = result.channels
             client = await ViewerClient.connect(server.ws_url(result.package_id))
             try:
                 await client.send(
@@ -157,6 +157,13 @@ async def test_custom_montage_on_labels_with_dashes_and_mixed_rates(tmp_path):
                 reply = await client.receive_json()
                 assert reply["error"] == "MontageMisalignment"
                 assert "200" in reply["reason"] and "400" in reply["reason"]
+                # A label that itself reads like a montage is still that one stored channel.
+                for name in ("Fz<->Cz", ""):
+                    page = await client.page(
+                        _page_request(fp1.start, 1, 5000, [{"id": stored_pair.id, "name": name}])
+                    )
+                    (message,) = page.channel(stored_pair.id)
+                    np.testing.assert_array_equal(message.segment.data, _ramp(6, 200, 9)[:200])
             finally:
                 client.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import os
 import time
 
@@ -68,7 +69,48 @@ async def test_dump_drops_everything_before_it(eeg_server):
         client.close()
 
 
-async def test_the_queue_keeps_the_newest_requests(tmp_path, shared_eeg):
+async def test_dumping_requests_whose_writes_are_pending_logs_no_error(eeg_server, caplog):
+    """A dump (or a disconnect) while frames wait for a slow reader stops quietly: no tracebacks."""
+    caplog.set_level(logging.INFO)
+    package = _package(eeg_server)
+    origin = package.channels[0].start
+    client = await ViewerClient.connect(eeg_server.ws_url(package.package_id))
+    try:
+        for _ in range(3):
+            await client.send(_request(package, origin, 190))  # 30 channels, every sample: ~11 MiB
+            await asyncio.sleep(0.3)  # read nothing: the socket's buffers fill and writes wait
+            await client.send({"requestType": "DumpBufferRequest"})
+            while True:
+                frame = await client.receive()
+                if isinstance(frame, str) and ujson.loads(frame).get("requestType") == "DumpBufferAck":
+                    assert ujson.loads(frame)["dropped"] == 1
+                    break
+        await client.send(_request(package, origin, 190))
+        await asyncio.sleep(0.3)
+    finally:
+        client.close()
+    await _wait_for(lambda: not eeg_server.services.sessions)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    outcomes = [r.outcome for r in caplog.records if r.name == "streaming.requests"]
+    assert outcomes == ["cancelled", "cancelled", "cancelled", "disconnected"]
+
+
+async def test_a_page_read_in_full_is_ok_even_if_the_viewer_leaves_at_once(eeg_server, caplog):
+    caplog.set_level(logging.INFO, logger="streaming.requests")
+    package = _package(eeg_server)
+    channels = package.channels[:4]
+    for i in range(20):
+        client = await ViewerClient.connect(eeg_server.ws_url(package.package_id))
+        await client.page(_request(package, channels[0].start + i * 1_000_000, 1, channels=channels))
+        client.close()  # right after the last frame: the request's task may not have returned yet
+    await _wait_for(lambda: not eeg_server.services.sessions)
+    outcomes = [r.outcome for r in caplog.records if r.name == "streaming.requests"]
+    assert outcomes == ["ok"] * 20
+
+
+async def test_the_queue_keeps_the_newest_requests(tmp_path, shared_eeg, caplog):
+    caplog.set_level(logging.INFO, logger="streaming.requests")
     async with eeg_server_with(tmp_path, shared_eeg, max_message_queue=2) as server:
         package = _package(server)
         origin = package.channels[0].start
@@ -90,6 +132,11 @@ async def test_the_queue_keeps_the_newest_requests(tmp_path, shared_eeg):
             client.close()
     later = [s for s in dict.fromkeys(answered) if s != origin]
     assert later == [origin + 8_000_000, origin + 9_000_000]
+    # The seven pushed out of the full queue are not lost without a trace: one line each.
+    dropped = [r for r in caplog.records if r.name == "streaming.requests" and r.outcome == "dropped"]
+    assert [(r.reason, r.start) for r in dropped] == [
+        ("overflow", origin + i * 1_000_000) for i in range(1, 8)
+    ]
 
 
 async def test_throttle_spaces_out_requests(tmp_path, shared_eeg):
@@ -178,3 +225,17 @@ async def test_start_at_epoch_makes_times_relative(eeg_server, shared_eeg):
     assert message.segment.pageStart == 5_000_000 and message.segment.pageEnd == 7_000_000
     expected = read_edf(shared_eeg)[channel.name].samples[5 * 250 : 7 * 250]
     np.testing.assert_allclose(message.segment.data, expected, rtol=1e-12, atol=1e-9)
+
+
+async def test_shutdown_tells_viewers_the_server_is_going_away(tmp_path, shared_eeg):
+    async with eeg_server_with(tmp_path, shared_eeg) as server:
+        package = _package(server)
+        idle = await ViewerClient.connect(server.ws_url(package.package_id))
+        busy = await ViewerClient.connect(server.ws_url(package.package_id))
+        await busy.send(_request(package, package.channels[0].start, 190))  # still streaming
+        assert isinstance(await busy.receive(), bytes)
+    for client in (idle, busy):
+        while await client.receive() is not None:
+            pass
+        assert client.connection.close_code == 1001
+        assert client.connection.close_reason == "server shutting down"

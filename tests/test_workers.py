@@ -49,6 +49,21 @@ def _pages_answered(port: int) -> float:
     return total
 
 
+def _children(parent: int) -> set[int]:
+    """Live child processes of ``parent``, from /proc."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == parent and fields[0] != "Z":
+                found.add(int(entry))
+    return found
+
+
 async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, shared_eeg):
     port = free_port()
     metrics_dir = tmp_path / "prometheus"
@@ -101,6 +116,18 @@ async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, sh
         assert len(pids - {server.pid}) >= 2, "both workers should have written metrics"
         scrapes = [_pages_answered(p) for p in [port] * 8 + [metrics_port] * 4]  # whichever worker answers
         assert scrapes == [requests] * 12
+
+        # A worker that dies is replaced; the others keep serving and its counts are kept.
+        workers = _children(server.pid)
+        assert len(workers) == 2
+        os.kill(min(workers), signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while not (len(_children(server.pid)) == 2 and min(workers) not in _children(server.pid)):
+            assert server.poll() is None and time.monotonic() < deadline, "the dead worker was not replaced"
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*(one_viewer(i) for i in range(requests)))  # both workers (one new) answer
+        await asyncio.sleep(0.3)
+        assert [_pages_answered(p) for p in [port] * 4] == [2 * requests] * 4
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -109,8 +136,21 @@ async def test_two_workers_share_the_port_and_the_metrics(database, tmp_path, sh
             server.kill()
             raise
     assert server.returncode == 0, output
-    assert output.count("shutting down") == 2
+    assert output.count("shutting down") == 2  # the killed worker never got to say it
+    assert "restarted worker" in output
     assert "Traceback" not in output
+
+
+def test_workers_that_cannot_start_stop_the_server(tmp_path):
+    database = {"host": "127.0.0.1", "port": 5432, "database": "streaming_no_such_database"}
+    env = _env(database, (tmp_path / "blocks").as_uri() + "/", free_port(), tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "streaming", "serve", "--workers", "2"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "failed before serving; stopping" in done.stderr
+    assert "restarted worker" not in done.stderr
 
 
 def test_workers_flag_rejects_nonsense():

@@ -7,7 +7,7 @@ import logging
 import tornado.web
 from tornado.log import access_log
 
-from streaming.metrics import DB_POOL_CONNECTIONS, HTTP_REQUESTS, exposition
+from streaming.metrics import HTTP_REQUESTS, exposition
 from streaming.services import Services
 
 
@@ -16,9 +16,6 @@ class MetricsHandler(tornado.web.RequestHandler):
         self.services = services
 
     def get(self) -> None:
-        pool = self.services.index.pool
-        DB_POOL_CONNECTIONS.labels("size").set(pool.size)
-        DB_POOL_CONNECTIONS.labels("in_use").set(pool.size - pool.freesize)
         body, content_type = exposition()
         self.set_header("Content-Type", content_type)
         self.finish(body)

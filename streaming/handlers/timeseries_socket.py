@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlparse
 
@@ -60,7 +61,7 @@ class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
             limits=SessionLimits.from_settings(self.services.settings.server),
             start_at_epoch=start_at_epoch,
             on_finished=self.services.sessions.discard,
-            close_connection=lambda reason: self.close(1000, reason),
+            close_connection=self.close,
         )
         self.services.sessions.add(self.session)
         self.session.start()
@@ -87,6 +88,16 @@ class TimeSeriesSocket(tornado.websocket.WebSocketHandler):
 
     async def _write(self, frame: str | bytes, binary: bool) -> None:
         try:
-            await self.write_message(frame, binary=binary)
+            written = self.write_message(frame, binary=binary)
+            # A dropped request cancels its writer; cancelling tornado's own write future instead
+            # makes tornado log a CancelledError traceback. The frame is in the stream's buffer
+            # already, so shield it and let it finish; its outcome is consumed either way.
+            written.add_done_callback(_consume_outcome)
+            await asyncio.shield(written)
         except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError) as exc:
             raise ConnectionClosed() from exc
+
+
+def _consume_outcome(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()

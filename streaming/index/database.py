@@ -12,6 +12,7 @@ import ujson
 from streaming.config import PostgresSettings
 from streaming.index.migrations import migrate
 from streaming.index.models import BlockRef, Channel, Package, UnitBlockRef
+from streaming.metrics import DB_POOL_CONNECTIONS
 
 _CHANNEL_COLUMNS = (
     "id, package_id, name, start_us, end_us, unit, rate, type, channel_group, spike_duration, properties"
@@ -42,6 +43,12 @@ class IndexDatabase:
 
     def __init__(self, pool: aiopg.Pool) -> None:
         self.pool = pool
+        self._report_pool()
+
+    def _report_pool(self) -> None:
+        # Kept current on every acquire and release, so each worker's figures are live when scraped.
+        DB_POOL_CONNECTIONS.labels("size").set(self.pool.size)
+        DB_POOL_CONNECTIONS.labels("in_use").set(self.pool.size - self.pool.freesize)
 
     @classmethod
     async def open(cls, settings: PostgresSettings, dsn: str | None = None) -> IndexDatabase:
@@ -57,11 +64,16 @@ class IndexDatabase:
     async def close(self) -> None:
         self.pool.close()
         await self.pool.wait_closed()
+        self._report_pool()
 
     @contextlib.asynccontextmanager
     async def cursor(self) -> AsyncIterator[Any]:
-        async with self.pool.acquire() as connection, connection.cursor() as cursor:
-            yield cursor
+        try:
+            async with self.pool.acquire() as connection, connection.cursor() as cursor:
+                self._report_pool()
+                yield cursor
+        finally:
+            self._report_pool()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

@@ -74,7 +74,8 @@ def plan_pages(
         if not channel.is_continuous:
             raise NotTimeSeries(f"channel {channel.name} is a {channel.type} channel", [channel.name])
         secondary_id = None
-        pair = parse_virtual_name(name)
+        # A stored label may itself contain "<->": the channel's own name is never a montage.
+        pair = None if name == channel.name else parse_virtual_name(name)
         if pair is not None:
             if pair.lead != channel.name:
                 raise InvalidMontageName(

@@ -39,6 +39,12 @@ class FrameSink(Protocol):
     async def send_text(self, frame: str) -> None: ...
 
 
+class PageSink(FrameSink, Protocol):
+    """The sink of one page request, told how many binary frames answer it before the first."""
+
+    def expect(self, frames: int) -> None: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockSource:
     """The blocks of one virtual channel and how to read one of them as samples."""
@@ -68,7 +74,7 @@ class PageStreamer:
         self,
         request: TimeSeriesRequest,
         package: Package,
-        sink: FrameSink,
+        sink: PageSink,
         view: ViewState | None = None,
     ) -> None:
         """Send every message that answers ``request``; returns when all were handed to the socket."""
@@ -80,6 +86,7 @@ class PageStreamer:
             with self.clock.stage("lookup"):
                 blocks = await self.index.blocks_for(sorted(ids), pages[0].start, pages[0].end)
         sources = [self._source(page, blocks) for page in pages]
+        sink.expect(sum(max(1, len(source.blocks)) for source in sources))
         if request.request_annotations:
             await self._send_annotations(request, package, sink, pages[0])
         slots = asyncio.Semaphore(self.parallelism)

@@ -83,6 +83,16 @@ class _RequestSink:
     def __init__(self, session: ViewerSession, generation: int) -> None:
         self.session = session
         self.generation = generation
+        self.expected: int | None = None
+        self.sent = 0
+
+    @property
+    def delivered(self) -> bool:
+        """Every binary frame answering the request has been handed to the socket."""
+        return self.expected is not None and self.sent >= self.expected
+
+    def expect(self, frames: int) -> None:
+        self.expected = frames
 
     def _check(self) -> None:
         if self.generation != self.session.generation:
@@ -91,6 +101,7 @@ class _RequestSink:
     async def send_binary(self, frame: bytes) -> None:
         self._check()
         await self.session.send_binary(frame)
+        self.sent += 1
 
     async def send_text(self, frame: str) -> None:
         self._check()
@@ -109,7 +120,7 @@ class ViewerSession:
         limits: SessionLimits | None = None,
         start_at_epoch: bool = False,
         on_finished: Callable[[ViewerSession], None] | None = None,
-        close_connection: Callable[[str], None] | None = None,
+        close_connection: Callable[[int, str], None] | None = None,
     ) -> None:
         self.id = next(_connection_ids)
         self.package = package
@@ -121,13 +132,12 @@ class ViewerSession:
         self.generation = 0  # bumped by every DumpBufferRequest
         self.last_received = self.last_sent = time.monotonic()
         # Newest requests win when a viewer scrolls faster than pages can be sent.
-        self._queue: collections.deque[tuple[int, TimeSeriesRequest]] = collections.deque(
-            maxlen=self.limits.max_queue
-        )
+        self._queue: collections.deque[_Queued] = collections.deque(maxlen=self.limits.max_queue)
         self._wakeup = asyncio.Event()
         self._throttle = Throttle(self.limits.throttle_items, self.limits.throttle_period_seconds)
         self._worker: asyncio.Task[None] | None = None
         self._current: asyncio.Task[None] | None = None
+        self._current_sink: _RequestSink | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[None]] = set()
         self._closed = False
@@ -236,7 +246,9 @@ class ViewerSession:
     def _enqueue(self, request: TimeSeriesRequest) -> None:
         if self._closed:
             return
-        self._queue.append((self.generation, request))
+        if len(self._queue) == self._queue.maxlen:
+            self._log_dropped(self._queue.popleft(), "overflow")
+        self._queue.append(_Queued(request, time.perf_counter()))
         self._wakeup.set()
         if self._worker is None:
             self._worker = asyncio.ensure_future(self._work())
@@ -244,12 +256,11 @@ class ViewerSession:
     def dump(self) -> None:
         """Drop every request not yet answered; nothing more is sent for them."""
         self.generation += 1
-        dropped = len(self._queue) + (self._current is not None)
-        self._queue.clear()
+        in_flight = self._current is not None and not (self._current_sink and self._current_sink.delivered)
+        dropped = len(self._queue) + in_flight
+        self._drop_queued("dump")
         if self._current is not None:
             self._current.cancel()
-        if dropped:
-            REQUESTS_CANCELLED.labels("dump").inc(dropped)
         log.debug("connection %d: dump dropped %d request(s)", self.id, dropped)
         # Every frame of a dropped request was written before this point (see _RequestSink).
         self._reply(json_frame({"requestType": "DumpBufferAck", "dropped": dropped}))
@@ -263,10 +274,9 @@ class ViewerSession:
             await self._throttle.acquire()
             if not self._queue:
                 continue
-            generation, request = self._queue.popleft()
-            if generation != self.generation:
-                continue
-            sink = _RequestSink(self, generation)
+            request = self._queue.popleft().request
+            generation = self.generation
+            sink = self._current_sink = _RequestSink(self, generation)
             self._current = asyncio.ensure_future(
                 self.streamer.stream(request, self.package, sink, self.view)
             )
@@ -276,13 +286,11 @@ class ViewerSession:
                 await self._current
                 outcome = "ok"
             except asyncio.CancelledError:
-                outcome = "disconnected" if self._closed else "cancelled"
-                if _finished_cleanly(self._current):
-                    outcome = "ok"  # every frame went out; the peer left before we noted it
+                outcome = _stopped_outcome(sink, self._closed)
                 if self._closed or not self._current.cancelled():
                     raise
             except (ConnectionClosed, RequestDropped):
-                outcome = "disconnected" if self._closed else "cancelled"
+                outcome = _stopped_outcome(sink, self._closed)
                 if self._closed:
                     return
             except StreamingError as error:
@@ -294,27 +302,39 @@ class ViewerSession:
                 log.exception("connection %d: request failed", self.id)
                 self._reply(json_frame(UnexpectedError("the server failed to answer this request").to_json()))
             finally:
-                self._current = None
+                self._current = self._current_sink = None
                 self._log_request(request, outcome, time.perf_counter() - started)
+
+    def _drop_queued(self, reason: str) -> None:
+        while self._queue:
+            self._log_dropped(self._queue.popleft(), reason)
+
+    def _log_dropped(self, queued: _Queued, reason: str) -> None:
+        """A request that never started: pushed out of a full queue, dumped, or its peer left."""
+        REQUESTS_CANCELLED.labels(reason).inc()
+        self._log_line(queued.request, "dropped", time.perf_counter() - queued.received, reason)
 
     def _log_request(self, request: TimeSeriesRequest, outcome: str, seconds: float) -> None:
         REQUEST_SECONDS.labels("page", outcome).observe(seconds)
-        if outcome == "disconnected":
-            REQUESTS_CANCELLED.labels("disconnect").inc()
-        request_log.info(
-            "page %s",
-            outcome,
-            extra={
-                "connection": self.id,
-                "package": self.package.id,
-                "channels": len(request.channels),
-                "start": request.start,
-                "end": request.end,
-                "pixelWidth": request.pixel_width,
-                "outcome": outcome,
-                "ms": round(seconds * 1000, 3),
-            },
-        )
+        reason = _CANCEL_REASONS.get(outcome)
+        if reason is not None:
+            REQUESTS_CANCELLED.labels(reason).inc()
+        self._log_line(request, outcome, seconds, reason)
+
+    def _log_line(self, request: TimeSeriesRequest, outcome: str, seconds: float, reason: str | None) -> None:
+        fields: dict[str, object] = {
+            "connection": self.id,
+            "package": self.package.id,
+            "channels": len(request.channels),
+            "start": request.start,
+            "end": request.end,
+            "pixelWidth": request.pixel_width,
+            "outcome": outcome,
+            "ms": round(seconds * 1000, 3),
+        }
+        if reason is not None:
+            fields["reason"] = reason
+        request_log.info("page %s", outcome, extra=fields)
 
     # -- outgoing and liveness -------------------------------------------------------------------
 
@@ -328,7 +348,7 @@ class ViewerSession:
         await self.sink.send_text(frame)
         self.last_sent = time.monotonic()
         MESSAGES_SENT.labels("text").inc()
-        BYTES_SENT.labels("text").inc(len(frame))
+        BYTES_SENT.labels("text").inc(len(frame.encode()))
 
     async def _watch(self) -> None:
         tick = max(0.01, min(self.limits.keepalive_seconds, self.limits.idle_timeout_seconds) / 4)
@@ -338,13 +358,19 @@ class ViewerSession:
             if now - self.last_received >= self.limits.idle_timeout_seconds:
                 log.info("connection %d: idle for %.0f s, closing", self.id, now - self.last_received)
                 if self._close_connection is not None:
-                    self._close_connection("idle timeout")
+                    self._close_connection(1000, "idle timeout")
                 return
             if now - self.last_sent >= self.limits.keepalive_seconds:
                 self.last_sent = now
                 self._reply(keepalive_frame(int(time.time() * 1000)))
 
     # -- shutdown -------------------------------------------------------------------------------
+
+    async def shut_down(self) -> None:
+        """Server shutdown: say so to the peer (close code 1001), then stop all work."""
+        if not self._closed and self._close_connection is not None:
+            self._close_connection(1001, "server shutting down")
+        await self.close()
 
     async def close(self) -> None:
         """Stop all work for this connection and free its state; safe to call twice."""
@@ -354,7 +380,7 @@ class ViewerSession:
         if self._watchdog is not None:
             WEBSOCKET_CONNECTIONS.dec()
         self.generation += 1
-        self._queue.clear()
+        self._drop_queued("disconnect")
         tasks = [t for t in (self._current, self._worker, self._watchdog, *self._replies) if t is not None]
         for task in tasks:
             task.cancel()
@@ -376,8 +402,21 @@ class ViewerSession:
         return any(t is not None and not t.done() for t in tasks)
 
 
-def _finished_cleanly(task: asyncio.Task[None]) -> bool:
-    return task.done() and not task.cancelled() and task.exception() is None
+@dataclasses.dataclass(frozen=True)
+class _Queued:
+    request: TimeSeriesRequest
+    received: float  # perf_counter() when it arrived
+
+
+# Outcomes of a started request that stopped early, and the reason counted for each.
+_CANCEL_REASONS = {"cancelled": "dump", "disconnected": "disconnect"}
+
+
+def _stopped_outcome(sink: _RequestSink, closed: bool) -> str:
+    """A request stopped early; if every frame had gone out, it was answered all the same."""
+    if sink.delivered:
+        return "ok"
+    return "disconnected" if closed else "cancelled"
 
 
 def _detail(channel: Channel, name: str, time_offset: int) -> dict[str, object]:

@@ -13,6 +13,7 @@ from streaming.app import make_app
 from streaming.config import Settings, load_settings
 from streaming.devservices import free_port
 from streaming.ingest.run import IngestResult, ingest_recording
+from streaming.server import shut_down
 from streaming.services import Services
 
 
@@ -71,10 +72,10 @@ async def start_server(settings: Settings) -> AsyncIterator[RunningServer]:
     services = await Services.start(settings)
     try:
         http = make_app(services).listen(settings.server.port, settings.server.address)
-        try:
-            yield RunningServer(settings, services, http)
-        finally:
-            http.stop()
-            await http.close_all_connections()
-    finally:
+    except BaseException:
         await services.close()
+        raise
+    try:
+        yield RunningServer(settings, services, http)
+    finally:
+        await shut_down([http], services)  # the same shutdown as `streaming serve`
