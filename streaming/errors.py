@@ -6,8 +6,18 @@ error object in one place (`StreamingError.to_json`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
+
+# Errors often quote what the client sent; these bound what is echoed back and logged.
+MAX_REASON_CHARS = 1000
+MAX_NAME_CHARS = 200
+MAX_NAMES = 1000
+
+
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class StreamingError(Exception):
@@ -17,9 +27,11 @@ class StreamingError(Exception):
     status = 500
 
     def __init__(self, reason: str, channel_names: Iterable[str] = ()) -> None:
+        reason = _bounded(reason, MAX_REASON_CHARS)
         super().__init__(reason)
         self.reason = reason
-        self.channel_names = list(channel_names)
+        names = itertools.islice(channel_names, MAX_NAMES)
+        self.channel_names = [_bounded(str(name), MAX_NAME_CHARS) for name in names]
 
     def to_json(self) -> dict[str, Any]:
         """The protocol's error object."""

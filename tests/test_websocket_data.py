@@ -134,3 +134,26 @@ async def test_window_outside_the_recording_gets_one_empty_segment(eeg_server):
         (message,) = page.channel(channel.id)
         assert message.totalResponses == 1 and message.responseSequenceId == 0
         assert message.segment.nrPoints == 0 and len(message.segment.data) == 0
+
+
+@pytest.mark.parametrize("query_limit", [1, 2, 7, 100, 2000])
+@pytest.mark.parametrize("pixel_width", [1000, 60_000])
+async def test_query_limit_coarsens_without_cutting_the_page(eeg_server, reference, query_limit, pixel_width):
+    package = _package(eeg_server)
+    channels = package.channels[:3]
+    start = channels[0].start + 30_000_000  # 20 s across the 40 s block boundary
+    request = {
+        **_request(package, start, start + 20_000_000, pixel_width, channels),
+        "queryLimit": query_limit,
+    }
+    client = await ViewerClient.connect(eeg_server.ws_url(package.package_id))
+    try:
+        page = await client.page(request)
+    finally:
+        client.close()
+    for channel in channels:
+        expected = expected_messages(
+            reference[channel.name], BLOCK, request["startTime"], request["endTime"], pixel_width, query_limit
+        )
+        _check_channel(page.channel(channel.id), expected, channel, request)
+        assert all(m.segment.nrPoints <= max(2, query_limit) for m in page.channel(channel.id))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 import jwt
@@ -49,6 +51,12 @@ BAD_MESSAGES = [
     ("unknown message", lambda r: {"hello": "world"}, "UnexpectedError"),
     ("binary frame", lambda r: b"\x08\x01\x10\x02", "UnexpectedError"),
     ("unknown montage", lambda r: {"montage": "SIDEWAYS"}, "InvalidMontageName"),
+    ("another package's id", lambda r: _with(r, packageId="N:package:someone-else"), "InvalidRequest"),
+    (
+        "montage for another package",
+        lambda r: {"packageId": "N:package:x", "montage": "NOT_MONTAGED"},
+        "InvalidRequest",
+    ),
 ]
 
 
@@ -157,3 +165,48 @@ async def test_tokens_are_checked_when_a_jwt_key_is_set(database, tmp_path, shar
             server.ws_url(package.package_id), headers={"Authorization": f"Bearer {good}"}
         )
         (await tornado.websocket.websocket_connect(bearer)).close()
+
+
+async def _drain(client: ViewerClient, quiet: float = 1.0) -> int:
+    frames = 0
+    while True:
+        try:
+            frame = await client.receive(timeout=quiet)
+        except TimeoutError:
+            return frames
+        assert frame is not None, "the server closed the socket"
+        frames += 1
+
+
+async def test_a_viewer_that_floods_without_reading_is_bounded(eeg_server, caplog):
+    from streaming.session.viewer import LOGGED_COMPLAINTS, MAX_PENDING_REPLIES
+
+    caplog.set_level(logging.INFO, logger="streaming.session.viewer")
+    package = _package(eeg_server)
+    before = set(eeg_server.services.sessions)
+    client = await ViewerClient.connect(eeg_server.ws_url(package.package_id))
+    try:
+        await _wait_until(lambda: len(eeg_server.services.sessions - before) == 1)
+        (session,) = eeg_server.services.sessions - before
+        junk = ujson.dumps({"montage": "X" * 50_000})  # echoed in the error: must come back shortened
+        for _ in range(100):
+            await client.send(junk)
+        for _ in range(3000):  # ~6 KiB channel list each: far more than the socket buffers hold
+            await client.send({"montage": "NOT_MONTAGED"})
+        await _wait_until(lambda: len(session._replies) == MAX_PENDING_REPLIES)
+        await asyncio.sleep(0.5)
+        assert len(session._replies) == MAX_PENDING_REPLIES  # bounded while the viewer reads nothing
+        lines = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]
+        assert len(lines) <= LOGGED_COMPLAINTS + 2 and all(len(line) < 1500 for line in lines)
+        assert await _drain(client) > MAX_PENDING_REPLIES
+        page = await client.page(_good_request(package))  # the socket still serves
+        assert len(page.segments) == 2
+    finally:
+        client.close()
+
+
+async def _wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.02)

@@ -54,8 +54,9 @@ def reduce_window(window: np.ndarray, page: ChannelPage, clock: StageClock) -> t
     group = group_size(page.pixel_width, page.rate) if needs_resampling(page.pixel_width, page.rate) else 1
     count = window.shape[0]
     produced = count if group == 1 else 2 * math.ceil(count / group)
-    limit = page.query_limit
-    if limit is not None and limit >= 2 and produced > limit:
+    # A (min, max) pair is the smallest answer that covers a window, so a limit of 1 acts as 2.
+    limit = None if page.query_limit is None else max(2, page.query_limit)
+    if limit is not None and produced > limit:
         # Never cut a page short: coarsen the groups until the (min, max) pairs fit in the limit.
         group = max(group, math.ceil(count / (limit // 2)))
     if group == 1:
@@ -80,8 +81,6 @@ def render_block(
         with clock.stage("filter"):
             window = page.filter.apply(window, block_lo + first * sample_period_us(page.rate))
     values, group = reduce_window(window, page, clock)
-    if page.query_limit is not None and values.shape[0] > page.query_limit:
-        values = values[: page.query_limit]
     period = sample_period_us(page.rate) * group
     start_ts = sample_time_us(block_lo, page.rate, first) if window.shape[0] else page.start
     with clock.stage("encode"):

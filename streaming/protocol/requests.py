@@ -8,7 +8,13 @@ from typing import Any
 
 import ujson
 
-from streaming.errors import InvalidMontageName, InvalidRequest, RequestMissingChannels, UnexpectedError
+from streaming.errors import (
+    InvalidFilter,
+    InvalidMontageName,
+    InvalidRequest,
+    RequestMissingChannels,
+    UnexpectedError,
+)
 
 MONTAGE_NAMES = (
     "NOT_MONTAGED",
@@ -80,6 +86,8 @@ ClientMessage = (
     | KeepAlive
 )
 
+# Far beyond the largest montage of the largest recordings (hundreds of channels): bounds one request.
+MAX_CHANNELS_PER_REQUEST = 4096
 # Far beyond any recording (year ~148,000) and far from int64 overflow once startAtEpoch adds an origin.
 MAX_TIME_US = 2**62
 
@@ -173,6 +181,10 @@ def _parse_time_series(message: dict[str, Any]) -> TimeSeriesRequest:
         channels = [VirtualChannel(item, "") for item in plain]
     if not channels:
         raise RequestMissingChannels("the request names no channels: send virtualChannels or channels")
+    if len(channels) > MAX_CHANNELS_PER_REQUEST:
+        raise InvalidRequest(
+            f"the request names {len(channels)} channels; at most {MAX_CHANNELS_PER_REQUEST} per request"
+        )
 
     query_limit = message.get("queryLimit")
     if query_limit is not None:
@@ -194,7 +206,8 @@ def _parse_time_series(message: dict[str, Any]) -> TimeSeriesRequest:
 def _parse_montage(message: dict[str, Any]) -> MontageRequest:
     montage = message.get("montage")
     if montage not in MONTAGE_NAMES:
-        raise InvalidMontageName(f"unknown montage {montage!r}; expected one of {', '.join(MONTAGE_NAMES)}")
+        expected = ", ".join(MONTAGE_NAMES)
+        raise InvalidMontageName(f"unknown montage {_shorten(montage)}; expected one of {expected}")
     pairs: list[tuple[str, str]] = []
     if montage == "CUSTOM_MONTAGE":
         raw = message.get("montageMap")
@@ -202,7 +215,7 @@ def _parse_montage(message: dict[str, Any]) -> MontageRequest:
             raise InvalidRequest("CUSTOM_MONTAGE needs a montageMap of [lead, secondary] name pairs")
         for pair in raw:
             if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
-                raise InvalidRequest(f"montageMap entry {pair!r} is not a [lead, secondary] pair of names")
+                raise InvalidRequest(f"montageMap entry {_shorten(pair)} is not a [lead, secondary] pair")
             pairs.append((pair[0], pair[1]))
     package_id = message.get("packageId")
     return MontageRequest(montage, tuple(pairs), package_id if isinstance(package_id, str) else None)
@@ -211,10 +224,10 @@ def _parse_montage(message: dict[str, Any]) -> MontageRequest:
 def _parse_filter(message: dict[str, Any]) -> FilterRequest:
     name = message.get("filter")
     if not isinstance(name, str):
-        raise InvalidRequest("filter must be a filter name")
+        raise InvalidFilter("filter must be a filter name")
     parameters = message.get("filterParameters", [])
     if not isinstance(parameters, list) or not all(
         isinstance(p, (int, float)) and not isinstance(p, bool) for p in parameters
     ):
-        raise InvalidRequest("filterParameters must be a list of numbers")
+        raise InvalidFilter("filterParameters must be a list of numbers")
     return FilterRequest(name, tuple(float(p) for p in parameters), _string_list(message, "channels"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 # protocol.md: resample when the window holds more than 3 samples per pixel.
@@ -15,10 +17,14 @@ def needs_resampling(pixel_width_us: float, rate: float) -> bool:
 
 
 def group_size(pixel_width_us: float, rate: float) -> int:
-    """Samples reduced into one (min, max) pair: ``round(pixelWidth * rate / 1e6)``, at least 1."""
+    """Samples reduced into one (min, max) pair: ``pixelWidth * rate / 1e6`` rounded, at least 1.
+
+    Halves round up (4.5 -> 5), as the reference's ``Math.round`` and a JavaScript viewer's do;
+    Python's ``round`` would round them to even.
+    """
     samples = pixel_width_us * rate / 1e6
-    # A pixel wider than any block is one group; clamping avoids round(inf) for absurd widths.
-    return max(1, round(min(samples, 2.0**53)))
+    # A pixel wider than any block is one group; clamping avoids floor(inf) for absurd widths.
+    return max(1, math.floor(min(samples, 2.0**53) + 0.5))
 
 
 def minmax_pairs(samples: np.ndarray, group: int) -> np.ndarray:

@@ -19,6 +19,7 @@ from streaming.dsp.filters import FilterSpec, FilterSpecError
 from streaming.dsp.montage import missing_channels, montage_pairs
 from streaming.errors import (
     InvalidFilter,
+    InvalidRequest,
     PackageCannotBeMontaged,
     PackageMissingChannels,
     StreamingError,
@@ -52,6 +53,10 @@ log = logging.getLogger(__name__)
 request_log = logging.getLogger("streaming.requests")
 
 _connection_ids = itertools.count(1)
+# A viewer that sends faster than it reads must not grow the server without bound.
+MAX_PENDING_REPLIES = 256
+# Per connection, lines about its bad messages and dropped requests; then only the metrics count.
+LOGGED_COMPLAINTS = 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +145,7 @@ class ViewerSession:
         self._current_sink: _RequestSink | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._replies: set[asyncio.Task[None]] = set()
+        self._complaints = 0
         self._closed = False
         self._on_finished = on_finished
         self._close_connection = close_connection
@@ -157,6 +163,8 @@ class ViewerSession:
         self.last_received = time.monotonic()
         try:
             message = parse_message(text)
+            if isinstance(message, (TimeSeriesRequest, MontageRequest)):
+                self._check_package(message.package_id)
             if isinstance(message, TimeSeriesRequest):
                 self._enqueue(message)
             elif isinstance(message, MontageRequest):
@@ -180,13 +188,35 @@ class ViewerSession:
         self.last_received = time.monotonic()
         self._reject(UnexpectedError("binary frames are not accepted; send JSON text frames"))
 
+    def _check_package(self, package_id: str | None) -> None:
+        if package_id is not None and package_id != self.package.id:
+            raise InvalidRequest(
+                f"this connection serves package {self.package.id}; open another for {package_id}"
+            )
+
     def _reject(self, error: StreamingError) -> None:
         BAD_MESSAGES.labels(error.name).inc()
-        log.info("connection %d: %s: %s", self.id, error.name, error.reason)
+        if self._may_complain():
+            log.info("connection %d: %s: %s", self.id, error.name, error.reason)
         self._reply(json_frame(error.to_json()))
+
+    def _may_complain(self) -> bool:
+        """Whether to log another line about this connection's bad messages or dropped requests."""
+        self._complaints += 1
+        if self._complaints == LOGGED_COMPLAINTS + 1:
+            log.info("connection %d: further bad messages and dropped requests are only counted", self.id)
+        return self._complaints <= LOGGED_COMPLAINTS
 
     def _reply(self, frame: str) -> None:
         if self._closed:
+            return
+        if len(self._replies) >= MAX_PENDING_REPLIES:
+            if self._may_complain():
+                log.info(
+                    "connection %d: %d replies wait for a viewer that is not reading; dropping more",
+                    self.id,
+                    len(self._replies),
+                )
             return
         task = asyncio.ensure_future(self._send_quietly(frame))
         self._replies.add(task)
@@ -312,7 +342,8 @@ class ViewerSession:
     def _log_dropped(self, queued: _Queued, reason: str) -> None:
         """A request that never started: pushed out of a full queue, dumped, or its peer left."""
         REQUESTS_CANCELLED.labels(reason).inc()
-        self._log_line(queued.request, "dropped", time.perf_counter() - queued.received, reason)
+        if reason != "overflow" or self._may_complain():
+            self._log_line(queued.request, "dropped", time.perf_counter() - queued.received, reason)
 
     def _log_request(self, request: TimeSeriesRequest, outcome: str, seconds: float) -> None:
         REQUEST_SECONDS.labels("page", outcome).observe(seconds)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import math
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +53,17 @@ def expected_messages(
     start: int,
     end: int,
     pixel_width: float,
+    query_limit: int | None = None,
 ) -> list[ExpectedMessage]:
-    """What the server must send for one channel of a continuous recording cut in fixed-size blocks."""
+    """What the server must send for one channel of a continuous recording cut in fixed-size blocks.
+
+    ``query_limit`` (README): a block whose answer would hold more values gets coarser groups, the
+    fewest samples per group whose pairs fit (a limit of 1 counts as 2).
+    """
     period = 1e6 / channel.rate
     count = channel.samples.shape[0]
     resample = pixel_width / period > 3
-    group = max(1, round(pixel_width * channel.rate / 1e6)) if resample else 1
+    group = max(1, math.floor(pixel_width * channel.rate / 1e6 + 0.5)) if resample else 1  # halves up
     messages = []
     for first in range(0, count, block_samples):
         stop = min(first + block_samples, count)
@@ -68,15 +74,22 @@ def expected_messages(
         times = channel.start_us + np.arange(first, stop) * period
         inside = np.nonzero((times >= start) & (times < end))[0]
         window = channel.samples[first:stop][inside]
-        if resample:
+        block_group = group
+        produced = len(window) if not resample else 2 * -(-len(window) // group)
+        if query_limit is not None and produced > max(2, query_limit):
+            pairs = max(2, query_limit) // 2
+            block_group = max(group, 1)
+            while -(-len(window) // block_group) > pairs:
+                block_group += 1
+        if block_group > 1:
             values = []
-            for g in range(0, len(window), group):
-                values += [window[g : g + group].min(), window[g : g + group].max()]
+            for g in range(0, len(window), block_group):
+                values += [window[g : g + block_group].min(), window[g : g + block_group].max()]
             values = np.array(values)
         else:
             values = window
         first_time = round(times[inside[0]]) if len(inside) else None
-        messages.append(ExpectedMessage(first_time, values, resample, period * group))
+        messages.append(ExpectedMessage(first_time, values, block_group > 1, period * block_group))
     if not messages:
         messages.append(ExpectedMessage(None, np.empty(0), resample, period * group))
     return messages

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from streaming.errors import (
+    InvalidFilter,
     InvalidMontageName,
     InvalidRequest,
     RequestMissingChannels,
@@ -324,6 +325,15 @@ def test_custom_montage_needs_a_map_of_pairs(changes: dict) -> None:
         {"filter": "lowpass", "filterParameters": [4, "10"], "channels": [CHANNEL_A]},
         {"filter": "lowpass", "filterParameters": [True, 10], "channels": [CHANNEL_A]},
         {"filter": "lowpass", "filterParameters": 4, "channels": [CHANNEL_A]},
+    ],
+)
+def test_bad_filter_names_and_parameters_are_invalid_filters(message: dict) -> None:
+    _error(message, InvalidFilter)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
         {"filter": "lowpass", "filterParameters": [4, 10]},
         {"filter": "lowpass", "filterParameters": [4, 10], "channels": CHANNEL_A},
         {"channelFiltersToClear": CHANNEL_A},
@@ -375,3 +385,20 @@ def test_replies_never_echo_unbounded_input(message: dict) -> None:
     with pytest.raises(StreamingError) as caught:
         _parse(message)
     assert len(caught.value.reason) < 400
+
+
+def test_too_many_channels_in_one_request_is_invalid() -> None:
+    from streaming.protocol.requests import MAX_CHANNELS_PER_REQUEST
+
+    many = [{"id": CHANNEL_A, "name": f"n{i}"} for i in range(MAX_CHANNELS_PER_REQUEST + 1)]
+    _error(_time_series(virtualChannels=many), InvalidRequest)
+    assert isinstance(_parse(_time_series(virtualChannels=many[:-1])), TimeSeriesRequest)
+
+
+def test_errors_bound_what_they_echo() -> None:
+    error = InvalidMontageName("x" * 100_000, ["y" * 10_000] * 5000)
+    body = error.to_json()
+    assert len(body["reason"]) <= 1000 and len(body["channelNames"]) == 1000
+    assert all(len(name) <= 200 for name in body["channelNames"])
+    reply = _error({"packageId": PACKAGE, "montage": "Z" * 50_000}, InvalidMontageName)
+    assert len(reply.reason) < 300

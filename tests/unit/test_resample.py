@@ -117,7 +117,7 @@ def test_group_below_one_is_rejected(group: int) -> None:
         minmax_pairs(np.empty(0), group)
 
 
-# protocol.md: resample iff pixelWidth / (1e6 / rate) > 3; group = round(pixelWidth * rate / 1e6).
+# protocol.md: resample iff pixelWidth / (1e6 / rate) > 3; group = round(pixelWidth * rate / 1e6), halves up.
 # Computed here with exact fractions, so the float path in the implementation is checked too.
 
 
@@ -174,7 +174,7 @@ def test_group_size_matches_the_protocol_rule(rate: float) -> None:
         exact = _exact_ratio(width, rate)
         if abs(exact - math.floor(exact) - Fraction(1, 2)) < Fraction(1, 10**9):
             continue  # a float-rounding tie: the exact ties are checked below
-        assert group_size(width, rate) == max(1, round(exact)), (width, rate)
+        assert group_size(width, rate) == max(1, math.floor(exact + Fraction(1, 2))), (width, rate)
 
 
 @pytest.mark.parametrize(
@@ -184,6 +184,9 @@ def test_group_size_matches_the_protocol_rule(rate: float) -> None:
         (16000, 250.0, 4),
         (17999, 250.0, 4),
         (18001, 250.0, 5),
+        (18000, 250.0, 5),  # 4.5: halves round up (Python's round would give 4)
+        (10000, 250.0, 3),  # 2.5
+        (14000, 250.0, 4),  # 3.5
         (1_000_000, 250.0, 250),
         (1_000_000, 30000.0, 30000),
         (30_000_000, 1 / 3, 10),
