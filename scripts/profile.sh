@@ -66,7 +66,7 @@ TARGET (default: --port \${STREAMING_SERVER_PORT:-\${TIMESERIES_PORT:-8080}}, he
   --pid PARENT --subprocesses.
 
 What it needs, checked before it starts (each failure says how to fix it):
-  py-spy     this checkout's .venv/bin/py-spy, else \$PY_SPY, else py-spy on PATH.
+  py-spy     \$PY_SPY when set, else this checkout's .venv/bin/py-spy, else py-spy on PATH.
              Install: .venv/bin/pip install py-spy (make install adds it: the [profile] extra),
              or pip install py-spy.
   ptrace     py-spy reads the interpreter's memory from outside, which Linux allows to root or a
