@@ -150,6 +150,102 @@ async def test_a_wrong_cached_value_is_replaced_and_never_served(tmp_path, share
             )
 
 
+async def _page_matches_reference(
+    server, package, channels, reference, seconds: float = 2
+) -> dict[str, np.ndarray]:
+    """A page of ``channels`` from the start (inside the first block): every sample equals the EDF's."""
+    count = int(seconds * 250)
+    assert count <= BLOCK
+    viewer = await ViewerClient.connect(server.ws_url(package.package_id))
+    try:
+        answer = await viewer.page(_request(package, 0, seconds, channels))
+    finally:
+        viewer.close()
+    served = {}
+    for channel in channels:
+        (message,) = answer.channel(channel.id)
+        served[channel.id] = np.asarray(message.segment.data)
+        np.testing.assert_allclose(
+            served[channel.id], reference[channel.name].samples[:count], rtol=0, atol=1e-9
+        )
+    return served
+
+
+async def _first_blocks(server, channels) -> list[str]:
+    blocks = await server.services.index.blocks_for(
+        [c.id for c in channels], channels[0].start, channels[0].start + 1
+    )
+    return [blocks[c.id][0].location for c in channels]
+
+
+async def test_a_key_of_another_redis_type_is_a_miss_for_that_key_only(tmp_path, shared_eeg, redis_target):
+    """WRONGTYPE on GET is that key's problem: it is replaced, and Redis stays in use for the rest."""
+    redis_server, cluster = redis_target
+    reference = read_edf(shared_eeg)
+    # A probe interval longer than the test: a breaker opened by the bad key would stay open.
+    async with cached_server(tmp_path, shared_eeg, redis_server.url, cluster, retry_seconds=600) as server:
+        package = _package(server)
+        reader, l2 = server.services.reader, server.services.reader.l2
+        channels = package.channels[:4]
+        await _page_matches_reference(server, package, channels, reference)  # all four blocks into Redis
+        await l2.flush()
+        keys = await _first_blocks(server, channels)
+        client = redis_server.client()
+        for _ in range(3):  # every time it is found again, the same answer
+            client.delete(KEY_PREFIX + keys[0])
+            client.hset(KEY_PREFIX + keys[0], "a", "b")
+            reader.l1.clear()
+            before = reader.store_reads
+            await _page_matches_reference(server, package, channels, reference)
+            assert reader.store_reads - before == 1, "only the block under the bad key comes from the store"
+            assert l2.available, "a bad key must not open the circuit breaker"
+            await l2.flush()
+            assert client.type(KEY_PREFIX + keys[0]) == b"string"
+            np.testing.assert_allclose(
+                decode_entry(client.get(KEY_PREFIX + keys[0]), keys[0]),
+                reference[channels[0].name].samples[:BLOCK],
+                rtol=0,
+                atol=1e-9,
+            )
+        reader.l1.clear()
+        before = reader.store_reads
+        await _page_matches_reference(server, package, channels, reference)
+        assert reader.store_reads == before, "every block, the replaced one too, is served by Redis again"
+
+
+async def test_a_corrupted_payload_is_never_served(tmp_path, shared_eeg, redis_target):
+    """One byte flipped inside the compressed samples: the checksum refuses it, the store answers."""
+    redis_server, cluster = redis_target
+    reference = read_edf(shared_eeg)
+    async with cached_server(tmp_path, shared_eeg, redis_server.url, cluster) as server:
+        package = _package(server)
+        reader, l2 = server.services.reader, server.services.reader.l2
+        channels = package.channels[:2]
+        await _page_matches_reference(server, package, channels, reference, 40)
+        await l2.flush()
+        key = (await _first_blocks(server, channels))[0]
+        client = redis_server.client()
+        good = client.get(KEY_PREFIX + key)
+        block = decode_entry(good, key)
+        middle = len(good) // 2
+        assert middle > 64 + len(key), "the flipped byte must be inside the payload, past the header"
+        for mask in (0x01, 0x10, 0xFF):
+            corrupted = bytearray(good)
+            corrupted[middle] ^= mask
+            client.set(KEY_PREFIX + key, bytes(corrupted))
+            reader.l1.clear()
+            before = reader.store_reads
+            served = await _page_matches_reference(server, package, channels, reference, 40)
+            np.testing.assert_array_equal(served[channels[0].id], block)  # bit for bit
+            assert reader.store_reads - before == 1, "the corrupted entry was served"
+            np.testing.assert_array_equal(reader.l1.get(key), block)  # what L1 kept is right too
+            assert l2.available
+            await l2.flush()
+            replaced = client.get(KEY_PREFIX + key)
+            assert replaced != bytes(corrupted)
+            np.testing.assert_array_equal(decode_entry(replaced, key), block)
+
+
 async def test_redis_dying_mid_stream_never_fails_a_request(tmp_path, shared_eeg, caplog):
     caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
     redis_server = RedisProcess()
@@ -248,4 +344,35 @@ async def test_a_small_pool_waits_instead_of_failing(redis_standalone):
         assert all(f is not None and np.array_equal(f, samples) for f in found)
     finally:
         await cache.close()
+        cpu.close()
+
+
+async def test_a_refused_write_does_not_stop_reads():
+    """SET answered with an error (here OOM under noeviction) skips that write; GETs keep working."""
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.config import load_settings
+    from streaming.cpu import CpuPool
+
+    settings = load_settings(environ={})
+    cpu = CpuPool(1, 1 << 30)
+    full = RedisProcess(None, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+    redis_settings = dataclasses.replace(settings.redis, url=full.url, retry_seconds=600)
+    cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+    try:
+        rng = np.random.default_rng(3)
+        kept = rng.normal(size=1000)
+        cache.set_later("oom-kept", kept)
+        await cache.flush()
+        for i in range(8):  # 1 MiB of incompressible samples each: Redis is full after a few
+            cache.set_later(f"oom-{i}", rng.normal(size=1 << 17))
+            await cache.flush()
+        assert full.client().dbsize() < 9, "the server was expected to refuse some writes"
+        assert cache.available, "a refused write must not open the circuit breaker"
+        assert await cache.get("oom-7") is None  # the refused one: a plain miss
+        found = await cache.get("oom-kept")
+        assert found is not None and np.array_equal(found, kept)
+        assert cache.available
+    finally:
+        await cache.close()
+        full.stop()
         cpu.close()

@@ -4,6 +4,13 @@ Redis is an accelerator, never a point of failure: every call has a timeout, and
 opens a circuit breaker. While it is open, the cache is skipped (requests go to the block store)
 and a background probe pings Redis every ``retry_seconds``; the first successful ping closes it.
 Warnings are logged at most once per ``warn_interval_seconds``.
+
+An error *reply* to a GET or SET (``ResponseError``: WRONGTYPE when something else wrote a hash or
+a list under a block's key, OOM or READONLY on a write) is about that key or that write, not about
+Redis being down: Redis answered, and a ping would succeed at once. Tripping the breaker on it would
+make it flap on every read of the key while most reads went to the store. So it is a miss for that
+key, the key is deleted (best effort) so that the block's next write replaces it, and the breaker
+stays closed. Only ``ClusterDownError`` (the cluster, not one key, cannot serve) opens it.
 """
 
 from __future__ import annotations
@@ -16,17 +23,24 @@ from typing import Any
 import numpy as np
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import ClusterDownError, RedisError, ResponseError
 
-from streaming.cache.entry import CacheEntryMismatch, decode_entry, encode_entry
+from streaming.cache.entry import VERSION, CacheEntryMismatch, decode_entry, encode_entry
 from streaming.config import CacheSettings, RedisSettings
 from streaming.cpu import CpuPool
 from streaming.metrics import CACHE_BYTES, CACHE_REQUESTS
 
 log = logging.getLogger(__name__)
 
-KEY_PREFIX = "streaming:block:v1:"
+# The entry format is part of the key: processes of two versions sharing one Redis during a rolling
+# deploy each read their own entries instead of deleting each other's; old entries age out (TTL, LRU).
+KEY_PREFIX = f"streaming:block:v{VERSION}:"
 _FAILURES = (RedisError, OSError, asyncio.TimeoutError, ConnectionError)
+
+
+def _about_the_key(exc: BaseException) -> bool:
+    """Whether ``exc`` is Redis refusing this one command (a bad key, a refused write), not Redis down."""
+    return isinstance(exc, ResponseError) and not isinstance(exc, ClusterDownError)
 
 
 class RedisBlockCache:
@@ -42,8 +56,9 @@ class RedisBlockCache:
         self.max_entry_bytes = cache.max_entry_bytes
         self.available = True
         self._probe: asyncio.Task[None] | None = None
-        self._last_warning = 0.0
+        self._last_warning: dict[str, float] = {}
         self._pending_writes: set[asyncio.Task[None]] = set()
+        self._deletes: dict[str, asyncio.Task[None]] = {}
 
     @classmethod
     async def open(cls, settings: RedisSettings, cache: CacheSettings, cpu: CpuPool) -> RedisBlockCache:
@@ -88,10 +103,11 @@ class RedisBlockCache:
         elif str(maxmemory) == "0":
             log.warning("Redis maxmemory is 0 (unbounded): set maxmemory so that LRU eviction can work")
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, topic: str = "availability") -> None:
+        """Rate-limited per topic: bad-key warnings never hide a "Redis is down" one."""
         now = time.monotonic()
-        if now - self._last_warning >= self.settings.warn_interval_seconds:
-            self._last_warning = now
+        if now - self._last_warning.get(topic, -float("inf")) >= self.settings.warn_interval_seconds:
+            self._last_warning[topic] = now
             log.warning("Redis cache: %s", message)
 
     def _open_breaker(self, reason: str) -> None:
@@ -120,7 +136,14 @@ class RedisBlockCache:
         try:
             value = await asyncio.wait_for(self.client.get(KEY_PREFIX + key), self.settings.timeout_seconds)
         except _FAILURES as exc:
-            self._open_breaker(f"GET failed ({type(exc).__name__}: {exc})")
+            if _about_the_key(exc):
+                CACHE_REQUESTS.labels(self.level, "error").inc()
+                self._warn(
+                    f"GET {key} refused ({exc}); deleting the key, reading the block from the store", "key"
+                )
+                self._delete_later(key)
+            else:
+                self._open_breaker(f"GET failed ({type(exc).__name__}: {exc})")
             return None
         if value is None:
             CACHE_REQUESTS.labels(self.level, "miss").inc()
@@ -131,7 +154,7 @@ class RedisBlockCache:
         except CacheEntryMismatch as exc:
             CACHE_REQUESTS.labels(self.level, "error").inc()
             log.info("Redis cache: dropping a bad entry for %s: %s", key, exc)
-            self._spawn(self._delete(key))
+            self._delete_later(key)
             return None
         CACHE_REQUESTS.labels(self.level, "hit").inc()
         return samples
@@ -143,25 +166,44 @@ class RedisBlockCache:
 
     async def _set(self, key: str, samples: np.ndarray) -> None:
         value = await self.cpu.run(samples.shape[0], encode_entry, key, samples)
+        deleting = self._deletes.get(key)
+        if deleting is not None:  # a DEL of the bad value must not land after (and remove) this SET
+            await asyncio.gather(deleting, return_exceptions=True)
         try:
             await asyncio.wait_for(
                 self.client.set(KEY_PREFIX + key, value, ex=self.ttl_seconds), self.settings.timeout_seconds
             )
         except _FAILURES as exc:
-            self._open_breaker(f"SET failed ({type(exc).__name__}: {exc})")
+            if _about_the_key(exc):
+                self._warn(f"SET {key} refused ({exc}); the block stays uncached", "key")
+                self._delete_later(key)
+            else:
+                self._open_breaker(f"SET failed ({type(exc).__name__}: {exc})")
             return
         CACHE_BYTES.labels(self.level, "write").inc(len(value))
+
+    def _delete_later(self, key: str) -> None:
+        """Delete the key in the background (a request never waits for it); a later SET waits for it."""
+        if key in self._deletes:
+            return
+        task = self._spawn(self._delete(key))
+        self._deletes[key] = task
+        task.add_done_callback(lambda _: self._deletes.pop(key, None))
 
     async def _delete(self, key: str) -> None:
         try:
             await asyncio.wait_for(self.client.delete(KEY_PREFIX + key), self.settings.timeout_seconds)
         except _FAILURES as exc:
-            self._open_breaker(f"DEL failed ({exc})")
+            if _about_the_key(exc):
+                log.info("Redis cache: could not delete %s (%s)", key, exc)  # best effort
+            else:
+                self._open_breaker(f"DEL failed ({exc})")
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
         task = asyncio.ensure_future(work)
         self._pending_writes.add(task)
         task.add_done_callback(self._pending_writes.discard)
+        return task
 
     async def flush(self) -> None:
         """Wait for background writes (tests, shutdown)."""
