@@ -21,7 +21,7 @@ from streaming.storage.codec import decode_block
 from streaming.storage.local import LocalBlockStore
 from tests.conftest import make_settings
 from tests.support.client import ViewerClient
-from tests.support.edf_writer import EdfSignalSpec, write_edf_plus
+from tests.support.edf_writer import EdfSignalSpec, set_header_field, write_edf_plus
 from tests.support.server import start_server
 
 HEADER_START_US = 1_224_017_292_000_000  # 14.10.08 20.48.12 UTC
@@ -281,3 +281,228 @@ async def test_bdf_24_bit_recording(database, tmp_path):
             client.close()
         values = np.concatenate([m.segment.data for m in page.channel(channel.id)])
         np.testing.assert_allclose(values, digital, atol=1e-6)
+
+
+# --- record onsets: the absolute start of record i is the header's date and time plus its onset ---
+
+
+def _header_us(*fields: int) -> int:
+    """Microseconds since the epoch of a header date and time (UTC), computed independently of ingest."""
+    return int(datetime.datetime(*fields, tzinfo=datetime.UTC).timestamp()) * 1_000_000
+
+
+def _expected_los(header_us: int, onsets: list[float]) -> list[int]:
+    return sorted(header_us + round(onset * 1_000_000) for onset in onsets)
+
+
+async def test_edf_plus_d_out_of_order_onsets_are_relative_to_the_header_start(database, tmp_path):
+    onsets = [5.0, 0.0, 10.0]
+    per_record = 100
+    signals = [EdfSignalSpec("Fp1", per_record, _ramp(3, per_record))]
+    path = write_edf_plus(tmp_path / "unordered.edf", signals, onsets, start=("01.01.20", "10.00.00"))
+    header_us = _header_us(2020, 1, 1, 10, 0, 0)
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(path, block_samples=per_record)
+        (channel,) = result.channels
+        ranges = await _ranges(server.services.index, channel.id)
+        assert [lo for lo, _, _ in ranges] == _expected_los(header_us, onsets)
+        assert [hi - lo for lo, hi, _ in ranges] == [1_000_000] * 3
+        # channel start/end: the earliest lower bound and the latest upper bound, not blocks[0]/[-1]
+        assert channel.start == header_us + 0
+        assert channel.end == header_us + 11_000_000
+        # record i's samples sit at its own onset
+        for record, onset in enumerate(onsets):
+            location = next(loc for lo, _, loc in ranges if lo == header_us + round(onset * 1e6))
+            stored = decode_block(await server.services.store.get(location))
+            expected = _ramp(3, per_record)[record * per_record : (record + 1) * per_record]
+            np.testing.assert_array_equal(stored, expected)
+
+
+async def test_edf_plus_c_first_onset_is_counted_once(database, tmp_path):
+    onsets = [3.25, 4.25, 5.25, 6.25]
+    signals = [EdfSignalSpec("EEG", 200, _ramp(4, 200)), EdfSignalSpec("ECG", 50, _ramp(4, 50))]
+    path = write_edf_plus(
+        tmp_path / "late.edf", signals, onsets, discontinuous=False, start=("14.10.08", "20.48.12")
+    )
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(path)
+        for channel in result.channels:
+            assert channel.start == HEADER_START_US + 3_250_000
+            assert channel.end == HEADER_START_US + 7_250_000
+            ranges = await _ranges(server.services.index, channel.id)
+            assert [(lo, hi) for lo, hi, _ in ranges] == [(channel.start, channel.end)]
+
+
+async def test_onsets_past_midnight_move_to_the_next_day_not_back(database, tmp_path):
+    """Header 23:59:58 on 31 Dec 2019, records 5 s and 6 s later: 00:00:03 and 00:00:04 on 1 Jan 2020."""
+    onsets = [5.0, 6.0]
+    signals = [EdfSignalSpec("EEG", 10, _ramp(2, 10))]
+    path = write_edf_plus(tmp_path / "midnight.edf", signals, onsets, start=("31.12.19", "23.59.58"))
+    header_us = _header_us(2019, 12, 31, 23, 59, 58)
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(path, block_samples=10)
+        (channel,) = result.channels
+        ranges = await _ranges(server.services.index, channel.id)
+        assert [lo for lo, _, _ in ranges] == _expected_los(header_us, onsets)
+        assert channel.start == _header_us(2020, 1, 1, 0, 0, 3)
+        assert channel.end == _header_us(2020, 1, 1, 0, 0, 5)
+
+
+async def test_subsecond_first_onset_near_midnight(database, tmp_path):
+    onsets = [1.5, 2.5]
+    signals = [EdfSignalSpec("EEG", 10, _ramp(2, 10))]
+    path = write_edf_plus(
+        tmp_path / "sub.edf", signals, onsets, discontinuous=False, start=("31.12.19", "23.59.59")
+    )
+    async with _local_server(database, tmp_path) as server:
+        (channel,) = (await server.ingest(path)).channels
+        assert channel.start == _header_us(2020, 1, 1, 0, 0, 0) + 500_000
+        assert channel.end == channel.start + 2_000_000
+
+
+async def test_overlapping_data_records_are_refused(database, tmp_path):
+    signals = [EdfSignalSpec("EEG", 10, _ramp(3, 10))]
+    path = write_edf_plus(tmp_path / "overlap.edf", signals, [0.0, 5.0, 4.5])
+    async with _local_server(database, tmp_path) as server:
+        with pytest.raises(IngestError, match="overlap"):
+            await server.ingest(path)
+        await _assert_nothing_stored(server, tmp_path)
+
+
+# --- duplicate labels ---
+
+
+async def test_duplicate_labels_are_made_unique(database, tmp_path, caplog):
+    labels = ["C3", "C3", "C3#2", "C4", "C3"]
+    signals = [EdfSignalSpec(label, 10, _ramp(2, 10, 100 * i)) for i, label in enumerate(labels)]
+    path = write_edf_plus(tmp_path / "dup.edf", signals, [0, 1], discontinuous=False)
+    async with _local_server(database, tmp_path) as server:
+        with caplog.at_level("WARNING"):
+            result = await server.ingest(path)
+        names = [c.name for c in result.channels]
+        assert names == ["C3", "C3#3", "C3#2", "C4", "C3#4"]
+        assert "duplicate" in caplog.text and "C3#3" in caplog.text
+        for i, channel in enumerate(result.channels):
+            ((_, _, location),) = await _ranges(server.services.index, channel.id)
+            stored = decode_block(await server.services.store.get(location))
+            np.testing.assert_array_equal(stored, _ramp(2, 10, 100 * i))
+        package = await server.services.index.get_package(result.package_id)
+        assert package is not None and [c.name for c in package.channels] == names
+
+
+# --- damaged files: refused with a clear message, nothing stored ---
+
+
+def _good_file(tmp_path: Path, name: str = "bad.edf") -> Path:
+    signals = [EdfSignalSpec("EEG", 100, _ramp(4, 100)), EdfSignalSpec("ECG", 50, _ramp(4, 50))]
+    return write_edf_plus(tmp_path / name, signals, [0, 1, 2, 3], discontinuous=False)
+
+
+def _truncate(path: Path, remove: int) -> None:
+    path.write_bytes(path.read_bytes()[:-remove])
+
+
+DAMAGES = {
+    "truncated mid-record": (lambda p: _truncate(p, 10), "truncated"),
+    "missing whole records": (lambda p: set_header_field(p, "num_records", 6), "truncated"),
+    "bytes after the last record": (lambda p: p.write_bytes(p.read_bytes() + b"\0" * 40), "after the last"),
+    "unknown record count": (lambda p: set_header_field(p, "num_records", -1), "number of data records"),
+    "no records": (lambda p: set_header_field(p, "num_records", 0), "no data records"),
+    "zero samples per record": (
+        lambda p: set_header_field(p, "samples_per_record", 0, signal=1),
+        r"signal 2 \('ECG'\) has 0 samples per data record",
+    ),
+    "physical min == max": (
+        lambda p: (set_header_field(p, "physical_min", 5, 0), set_header_field(p, "physical_max", 5, 0)),
+        r"signal 1 \('EEG'\): physical minimum and maximum are both 5",
+    ),
+    "digital min == max": (
+        lambda p: (set_header_field(p, "digital_min", 7, 1), set_header_field(p, "digital_max", 7, 1)),
+        r"signal 2 \('ECG'\): digital minimum and maximum are both 7",
+    ),
+    "huge header size": (lambda p: set_header_field(p, "header_bytes", 99999999), "header"),
+    "record duration 0": (lambda p: set_header_field(p, "record_duration", 0), "record duration"),
+    "non-numeric record count": (
+        lambda p: set_header_field(p, "num_records", "four"),
+        "number of data records",
+    ),
+    "signal count too large": (lambda p: set_header_field(p, "num_signals", 40), "header"),
+    "not an EDF at all": (lambda p: p.write_bytes(b"this is not an EDF file" * 100), "not an EDF"),
+    "shorter than a header": (lambda p: p.write_bytes(b"0       "), "header"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=list(DAMAGES))
+async def test_damaged_file_is_refused_with_a_clear_message(database, tmp_path, damage):
+    path = _good_file(tmp_path)
+    change, message = DAMAGES[damage]
+    change(path)
+    async with _local_server(database, tmp_path) as server:
+        with pytest.raises(IngestError, match=message) as caught:
+            await server.ingest(path)
+        assert str(path) in str(caught.value)
+        await _assert_nothing_stored(server, tmp_path)
+
+
+def _write_bdf(path: Path, seconds: int = 2) -> Path:
+    import edfio
+
+    signal = edfio.BdfSignal(np.arange(64.0 * seconds), 64, label="A1", physical_range=(-1000, 1000))
+    edfio.Bdf([signal], recording=edfio.Recording(startdate=datetime.date(2008, 10, 14))).write(path)
+    return path
+
+
+@pytest.mark.parametrize("remove", [1, 3 * 64])
+async def test_truncated_bdf_is_refused(database, tmp_path, remove):
+    """BDF samples are 3 bytes: a file one byte or one whole record short is refused."""
+    path = _write_bdf(tmp_path / "short.bdf")
+    _truncate(path, remove)
+    async with _local_server(database, tmp_path) as server:
+        with pytest.raises(IngestError, match="truncated"):
+            await server.ingest(path)
+        await _assert_nothing_stored(server, tmp_path)
+
+
+async def test_any_edfio_failure_becomes_a_recording_error(tmp_path, monkeypatch):
+    import edfio
+
+    from streaming.ingest.recording import Recording, RecordingError
+
+    path = _good_file(tmp_path)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise UnboundLocalError("cannot access local variable 'x'")
+
+    monkeypatch.setattr(edfio, "read_edf", broken)
+    with pytest.raises(RecordingError, match=r"bad\.edf.*cannot access local variable 'x'"):
+        Recording(path)
+
+
+async def _assert_nothing_stored(server, tmp_path: Path) -> None:
+    assert await _count(server.services.index, "ranges") == 0
+    assert await _count(server.services.index, "packages") == 0
+    blocks = tmp_path / "blocks"
+    assert not blocks.exists() or [p for p in blocks.rglob("*") if p.is_file()] == []
+
+
+def test_cli_refuses_a_damaged_file_without_a_traceback(database, tmp_path):
+    env = {
+        "DATA_POSTGRES_HOST": str(database["host"]),
+        "DATA_POSTGRES_PORT": str(database["port"]),
+        "DATA_POSTGRES_DATABASE": str(database["database"]),
+        "DATA_POSTGRES_USER": str(database["user"]),
+        "STREAMING_STORE_URL": (tmp_path / "cli-blocks").as_uri() + "/",
+    }
+    assert _cli(["db", "init"], env).returncode == 0
+    for damage in (
+        "truncated mid-record",
+        "zero samples per record",
+        "huge header size",
+        "record duration 0",
+    ):
+        path = _good_file(tmp_path, "bad.edf")
+        DAMAGES[damage][0](path)
+        done = _cli(["ingest", str(path)], env)
+        assert done.returncode == 1, (damage, done.stdout, done.stderr)
+        assert done.stderr.startswith(f"streaming ingest: {path}"), (damage, done.stderr)
+        assert "Traceback" not in done.stderr, (damage, done.stderr)

@@ -3,6 +3,8 @@
 Blocks are uploaded first and indexed in one transaction afterwards, so a failed ingest (unreadable
 file, store down, database error) never leaves index rows pointing at missing blocks; blocks it
 uploaded are deleted again. Ingesting the same file twice returns the package made the first time.
+Damaged files (see ``recording``) and EDF+D files whose data records overlap in time are refused
+before anything is written.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
+import itertools
 import logging
 import math
 import uuid
@@ -150,14 +153,16 @@ async def ingest_recording(
         channel_id = new_channel_id()
         segments = recording.segments(signal, gap_threshold)
         blocks = list(plan_blocks(channel_id, signal, segments, block_samples))
+        _refuse_overlaps(recording, signal, blocks)
         planned.extend(blocks)
         channels.append(
             Channel(
                 id=channel_id,
                 package_id=package_id,
                 name=signal.label,
-                start=blocks[0].ref.lo,
-                end=blocks[-1].ref.hi,
+                # EDF+D records may come in any order: the channel spans the earliest to the latest.
+                start=min(b.ref.lo for b in blocks),
+                end=max(b.ref.hi for b in blocks),
                 unit=signal.unit,
                 rate=signal.rate,
                 type="CONTINUOUS",
@@ -182,6 +187,19 @@ async def ingest_recording(
     INGEST_RECORDINGS.labels("ok").inc()
     log.info("ingested %s as %s: %d channels, %d blocks", path, package_id, len(channels), len(planned))
     return IngestResult(package_id, name, tuple(channels), len(planned))
+
+
+def _refuse_overlaps(recording: Recording, signal: Signal, blocks: list[PlannedBlock]) -> None:
+    """EDF+D data records that overlap in time cannot be indexed (storage.md: no overlapping blocks)."""
+    ordered = sorted(blocks, key=lambda b: b.ref.lo)
+    for before, after in itertools.pairwise(ordered):
+        if after.ref.lo < before.ref.hi:
+            first, second = ((b.ref.lo - recording.start_us) / 1e6 for b in (before, after))
+            raise IngestError(
+                f"{recording.path}: data records overlap in time in channel {signal.label}: data starting "
+                f"at {second:+g} s begins before the data starting at {first:+g} s ends "
+                f"({(before.ref.hi - recording.start_us) / 1e6:+g} s, from the header start time)"
+            )
 
 
 async def _write_blocks(
