@@ -5,17 +5,55 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
+import os
+import shutil
 import sys
+import traceback
 from collections.abc import Sequence
+from urllib.parse import unquote, urlparse
 
+import botocore.exceptions
+import psycopg2
 import ujson
 
 from streaming.config import ConfigError, Settings, load_settings
 from streaming.errors import IngestError
 from streaming.logs import configure_logging
-from streaming.server import run_workers, serve
+from streaming.server import _OWNED_METRICS_DIR as OWNED_METRICS_DIR
+from streaming.server import ListenError, run_workers, serve
 
 log = logging.getLogger("streaming")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value < 100 * 365 * 86400):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds below a century, got {text}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,22 +62,24 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the websocket and HTTP API")
-    serve.add_argument("--port", type=int, help="overrides server.port")
-    serve.add_argument("--workers", type=int, default=1, help="processes sharing the port (default 1)")
+    serve.add_argument("--port", type=_port, help="overrides server.port")
+    serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="processes sharing the port (default 1)"
+    )
 
     ingest = commands.add_parser("ingest", help="ingest an EDF/EDF+/BDF recording")
     ingest.add_argument("recording", help="path of the .edf or .bdf file")
     ingest.add_argument("--package-id", help="package id to create (default: a new N:package:<uuid>)")
     ingest.add_argument("--name", help="package name (default: the file name)")
     ingest.add_argument(
-        "--block-samples", type=int, help="samples per stored block (default: ingest.block_samples)"
+        "--block-samples", type=_positive_int, help="samples per stored block (default: ingest.block_samples)"
     )
     ingest.add_argument("--json", action="store_true", help="print a machine-readable summary")
     ingest.add_argument("--public", action="store_true", help="also serve it read-only under /discover")
 
     demo = commands.add_parser("demo", help="ingest a real EEG and serve it, with embedded services")
     demo.add_argument("recording", nargs="?", help="EDF file to serve (default: a bundled real EEG)")
-    demo.add_argument("--port", type=int, help="overrides server.port")
+    demo.add_argument("--port", type=_port, help="overrides server.port")
 
     database = commands.add_parser("db", help="database administration")
     database_commands = database.add_subparsers(dest="db_command", required=True)
@@ -52,7 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--package", action="append", dest="packages", help="a package it may read (repeatable; default: any)"
     )
-    token.add_argument("--ttl", type=float, default=3600.0, help="seconds until it expires (default 3600)")
+    token.add_argument("--ttl", type=_seconds, default=3600.0, help="seconds until it expires (default 3600)")
     return parser
 
 
@@ -69,7 +109,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             if args.workers > 1:
-                return run_workers(settings, args.workers, list(sys.argv[1:] if argv is None else argv))
+                try:
+                    return run_workers(settings, args.workers, list(sys.argv[1:] if argv is None else argv))
+                finally:
+                    # run_workers removes the metrics directory it made only when it returns.
+                    owned = os.environ.get(OWNED_METRICS_DIR)
+                    if owned:
+                        shutil.rmtree(owned, ignore_errors=True)
             return asyncio.run(serve(settings))
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args))
@@ -89,7 +135,58 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        message = failure_message(exc, settings)
+        if message is None:
+            raise  # a fault of ours: the traceback is what a bug report needs
+        print(f"streaming {args.command}: {message}", file=sys.stderr)
+        return 1
     return 2
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of the message, whitespace collapsed (libpq writes "FATAL:  database ...")."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    """Whether ``exc`` (or the exception it chains from) went through ``package``'s code."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        for frame in traceback.extract_tb(seen.__traceback__):
+            if f"/{package}/" in frame.filename.replace("\\", "/"):
+                return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def failure_message(exc: BaseException, settings: Settings) -> str | None:
+    """One line for a failure of the environment (Postgres, the block store, the listening
+    sockets), or None for anything else."""
+    postgres = settings.postgres
+    where = f"{postgres.host}:{postgres.port}/{postgres.database}"
+    store = settings.store.url
+    if isinstance(exc, ListenError):
+        return str(exc)
+    if isinstance(exc, psycopg2.OperationalError):
+        return f"cannot connect to Postgres at {where}: {_first_line(exc)}"
+    if isinstance(exc, psycopg2.Error):
+        return f"Postgres at {where} refused a query: {_first_line(exc)}"
+    if isinstance(exc, TimeoutError) and _raised_in(exc, "aiopg"):
+        return (
+            f"cannot connect to Postgres at {where}: no answer within "
+            f"{postgres.connect_timeout_seconds:g} s (postgres.connect_timeout_seconds)"
+        )
+    if isinstance(exc, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
+        return f"the block store {store} failed: {_first_line(exc)}"
+    if isinstance(exc, OSError):
+        url = urlparse(store)
+        root = unquote(url.netloc + url.path).rstrip("/")
+        if url.scheme == "file" and exc.filename and str(exc.filename).startswith(root):
+            return f"cannot use the block store {store}: {exc.strerror or exc}: {exc.filename}"
+        return _first_line(exc)
+    return None
 
 
 async def _db_init(settings: Settings) -> int:

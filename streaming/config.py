@@ -9,10 +9,13 @@ variable names (``TIMESERIES_PORT``, ``DATA_POSTGRES_HOST``, ...) are accepted t
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import os
+import re
 import tomllib
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +95,8 @@ class PostgresSettings:
             "dbname": self.database,
             "user": self.user,
             "password": self.password,
-            "connect_timeout": str(int(self.connect_timeout_seconds)),
+            # Whole seconds; libpq reads 0 as "wait forever", so a fraction rounds up.
+            "connect_timeout": str(max(1, math.ceil(self.connect_timeout_seconds))),
         }
         return " ".join(f"{k}='{_libpq_quote(v)}'" for k, v in parts.items() if v != "")
 
@@ -170,37 +174,53 @@ def _section_types() -> dict[str, type]:
     return {f.name: hints[f.name] for f in dataclasses.fields(Settings)}
 
 
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_KINDS = {int: "a whole number", float: "a finite number", str: "a string", bool: "true or false"}
+
+
 def _coerce(value: Any, target: Any, where: str) -> Any:
-    """Turn a TOML value or an environment string into the field's type."""
+    """Turn a TOML value or an environment string into the field's type. Strict: a TOML float for
+    an integer key, a list for a string, "1_000", "inf" or "nan" are refused, not converted."""
     origin = typing.get_origin(target)
+    kind = "a list of strings" if origin is tuple else _KINDS.get(target, str(target))
     try:
         if origin is tuple:
             if isinstance(value, str):
                 value = [item.strip() for item in value.split(",") if item.strip()]
-            if not isinstance(value, (list, tuple)):
-                raise TypeError("expected a list")
-            return tuple(str(item) for item in value)
+            if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+                raise TypeError("expected a list of strings")
+            return tuple(value)
         if target is bool:
+            if isinstance(value, bool):
+                return value
             if isinstance(value, str):
                 lowered = value.strip().lower()
                 if lowered in ("1", "true", "yes", "on"):
                     return True
                 if lowered in ("0", "false", "no", "off", ""):
                     return False
-                raise ValueError(value)
-            return bool(value)
+            raise ValueError(value)
         if target in (int, float) and isinstance(value, bool):
             raise TypeError("a boolean is not a number")
         if target is int:
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
+            if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
+                return int(value.strip())
+            if isinstance(value, int):
+                return value
+            raise ValueError(value)
         if target is float:
-            return float(value)
+            if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+                value = float(value.strip())
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                return float(value)
+            raise ValueError(value)
         if target is str:
-            return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: cannot read {value!r} as {getattr(target, '__name__', target)}") from exc
+            if isinstance(value, str):
+                return value
+            raise TypeError("expected a string")
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"{where}: cannot read {value!r} as {kind}") from exc
     raise ConfigError(f"{where}: unsupported type {target!r}")
 
 
@@ -210,6 +230,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
             return tomllib.load(handle)
     except FileNotFoundError as exc:
         raise ConfigError(f"configuration file not found: {path}") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"configuration file {path} is a directory, not a TOML file") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not UTF-8 text: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from exc
 
@@ -230,6 +256,7 @@ def load_settings(
     """Build the Settings object: defaults, then ``config_file``, then the environment."""
     environ = os.environ if environ is None else environ
     merged = _read_toml(DEFAULT_CONFIG_PATH)
+    origins: dict[str, str] = {}  # "section.key" -> the file or variable that set it, if not the defaults
     extra_file = config_file or environ.get("STREAMING_CONFIG")
     if extra_file:
         for section, overrides in _read_toml(Path(extra_file)).items():
@@ -239,58 +266,109 @@ def load_settings(
             if unknown:
                 raise ConfigError(f"{extra_file}: unknown keys in [{section}]: {sorted(unknown)}")
             merged[section].update(overrides)
+            origins.update({f"{section}.{key}": str(extra_file) for key in overrides})
 
     sections: dict[str, Any] = {}
     for section, section_type in _section_types().items():
         hints = typing.get_type_hints(section_type)
         values: dict[str, Any] = {}
         for field in dataclasses.fields(section_type):
-            where = f"{section}.{field.name}"
+            key = f"{section}.{field.name}"
             if field.name not in merged.get(section, {}):
-                raise ConfigError(f"{DEFAULT_CONFIG_PATH} lacks {where}")
+                raise ConfigError(f"{DEFAULT_CONFIG_PATH} lacks {key}")
             raw = merged[section][field.name]
+            where = f"{key} (in {origins[key]})" if key in origins else key
             for name in env_names(section, field.name):
                 if name in environ:
                     raw, where = environ[name], name
+                    origins[key] = name
                     break
             values[field.name] = _coerce(raw, hints[field.name], where)
         sections[section] = section_type(**values)
     settings = Settings(**sections)
-    _validate(settings)
+    _validate(settings, origins)
     return settings
 
 
-def _validate(settings: Settings) -> None:
-    checks = [
-        (0 <= settings.server.port <= 65535, "server.port must be 0-65535"),
-        (0 <= settings.server.metrics_port <= 65535, "server.metrics_port must be 0-65535"),
-        (settings.server.log_format in ("text", "json"), "server.log_format must be text or json"),
-        (settings.server.parallelism >= 1, "server.parallelism must be at least 1"),
-        (settings.server.query_limit >= 1, "server.query_limit must be at least 1"),
-        (settings.server.max_message_queue >= 1, "server.max_message_queue must be at least 1"),
-        (settings.server.cpu_workers >= 1, "server.cpu_workers must be at least 1"),
-        (settings.server.throttle_items >= 1, "server.throttle_items must be at least 1"),
-        (settings.server.throttle_period_seconds > 0, "server.throttle_period_seconds must be positive"),
-        (
-            0 < settings.server.ping_timeout_seconds <= settings.server.ping_interval_seconds,
-            "server.ping_timeout_seconds must be positive and at most ping_interval_seconds",
-        ),
-        (settings.server.keepalive_seconds > 0, "server.keepalive_seconds must be positive"),
-        (settings.server.idle_timeout_seconds > 0, "server.idle_timeout_seconds must be positive"),
-        (settings.server.default_gap_threshold > 1.0, "server.default_gap_threshold must exceed 1"),
-        (settings.postgres.pool_max >= max(1, settings.postgres.pool_min), "postgres.pool_max < pool_min"),
-        (settings.store.fetch_concurrency >= 1, "store.fetch_concurrency must be at least 1"),
-        (settings.cache.l1_bytes >= 0, "cache.l1_bytes must not be negative"),
-        (settings.cache.ttl_seconds >= 1, "cache.ttl_seconds must be at least 1"),
-        (settings.redis.timeout_seconds > 0, "redis.timeout_seconds must be positive"),
-        (settings.redis.max_connections >= 1, "redis.max_connections must be at least 1"),
-        (settings.redis.retry_seconds > 0, "redis.retry_seconds must be positive"),
-        (settings.ingest.block_samples >= 1, "ingest.block_samples must be at least 1"),
-        (0 <= settings.ingest.gzip_level <= 9, "ingest.gzip_level must be 0-9"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+def _at_least(minimum: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: value >= minimum), f"must be at least {minimum:g}"
+
+
+def _between(low: int, high: int) -> tuple[Callable[[Any], bool], str]:
+    return (lambda value: low <= value <= high), f"must be {low}-{high}"
+
+
+_POSITIVE: tuple[Callable[[Any], bool], str] = ((lambda value: value > 0), "must be positive")
+_LOG_LEVELS = sorted(name for name, level in logging.getLevelNamesMapping().items() if level)
+
+# One rule per number (and per closed-set string): every key a typo could break is checked here.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "server.port": _between(0, 65535),
+    "server.parallelism": _at_least(1),
+    "server.query_limit": _at_least(1),
+    "server.idle_timeout_seconds": _POSITIVE,
+    "server.default_gap_threshold": ((lambda value: value > 1.0), "must exceed 1"),
+    "server.max_message_queue": _at_least(1),
+    "server.keepalive_seconds": _POSITIVE,
+    "server.ping_interval_seconds": _POSITIVE,
+    "server.ping_timeout_seconds": _POSITIVE,
+    "server.throttle_items": _at_least(1),
+    "server.throttle_period_seconds": _POSITIVE,
+    "server.cpu_workers": _at_least(1),
+    "server.inline_samples": _at_least(0),
+    "server.log_level": (
+        (lambda value: value.upper() in _LOG_LEVELS),
+        f"must be one of {', '.join(_LOG_LEVELS)}",
+    ),
+    "server.log_format": ((lambda value: value in ("text", "json")), "must be text or json"),
+    "server.metrics_port": _between(0, 65535),
+    "postgres.port": _between(1, 65535),
+    "postgres.pool_min": _at_least(0),
+    "postgres.pool_max": _at_least(1),
+    # libpq takes whole seconds up to INT_MAX; more than a day is a typo.
+    "postgres.connect_timeout_seconds": (
+        (lambda value: 0 < value <= 86400),
+        "must be positive and at most 86400 seconds",
+    ),
+    "store.s3_max_connections": _at_least(1),
+    "store.fetch_concurrency": _at_least(1),
+    "store.read_timeout_seconds": _POSITIVE,
+    "cache.l1_bytes": _at_least(0),
+    "cache.ttl_seconds": _at_least(1),
+    "cache.max_entry_bytes": _at_least(0),
+    "redis.timeout_seconds": _POSITIVE,
+    "redis.max_connections": _at_least(1),
+    "redis.pool_wait_seconds": _at_least(0),
+    "redis.retry_seconds": _POSITIVE,
+    "redis.warn_interval_seconds": _at_least(0),
+    "ingest.block_samples": _at_least(1),
+    "ingest.gzip_level": _between(0, 9),
+    "ingest.upload_concurrency": _at_least(1),
+}
+
+
+def _validate(settings: Settings, origins: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming the key (and the file or variable that set it) for a value out of range."""
+    origins = origins or {}
+
+    def fail(key: str, rule: str, value: Any) -> None:
+        source = f" (set by {origins[key]})" if key in origins else ""
+        raise ConfigError(f"{key} {rule}, got {value!r}{source}")
+
+    for key, (ok, rule) in _RULES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        if not ok(value):
+            fail(key, rule, value)
+    server, postgres = settings.server, settings.postgres
+    if server.ping_timeout_seconds > server.ping_interval_seconds:
+        fail(
+            "server.ping_timeout_seconds",
+            "must be at most server.ping_interval_seconds",
+            server.ping_timeout_seconds,
+        )
+    if postgres.pool_max < postgres.pool_min:
+        fail("postgres.pool_max", "must be at least postgres.pool_min", postgres.pool_max)
 
 
 def all_keys() -> list[tuple[str, str]]:

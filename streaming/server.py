@@ -32,12 +32,37 @@ Listeners = tuple[list[socket.socket], list[socket.socket]]  # service sockets, 
 _OWNED_METRICS_DIR = "STREAMING_OWNS_METRICS_DIR"
 
 
+class ListenError(OSError):
+    """A listening socket could not be opened: the port is in use, the address is not this host's, ..."""
+
+
+def _bind_sockets(port: int, address: str, key: str) -> list[socket.socket]:
+    try:
+        return tornado.netutil.bind_sockets(port, address)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {address or '*'}:{port} ({key}): {exc.strerror or exc}") from exc
+
+
 def bind(settings: Settings) -> Listeners:
-    """Listening sockets for the service port and, if configured, the metrics port."""
+    """Listening sockets for the service port and, if configured, the metrics port; ListenError
+    (nothing left open) when either cannot be bound."""
     server = settings.server
-    service = tornado.netutil.bind_sockets(server.port, server.address)
-    metrics = tornado.netutil.bind_sockets(server.metrics_port, server.address) if server.metrics_port else []
+    service = _bind_sockets(server.port, server.address, "server.port")
+    try:
+        metrics = (
+            _bind_sockets(server.metrics_port, server.address, "server.metrics_port")
+            if server.metrics_port
+            else []
+        )
+    except BaseException:
+        _close_sockets((service, []))
+        raise
     return service, metrics
+
+
+def _close_sockets(sockets: Listeners) -> None:
+    for sock in (*sockets[0], *sockets[1]):
+        sock.close()
 
 
 async def serve_until_stopped(
@@ -46,8 +71,13 @@ async def serve_until_stopped(
     on_ready: Callable[[], None] | None = None,
     sockets: Listeners | None = None,
 ) -> None:
-    """Serve on ``sockets`` (bound now if not given) until SIGINT/SIGTERM, then shut down cleanly."""
-    service_sockets, metrics_sockets = sockets or bind(settings)
+    """Serve on ``sockets`` (bound now if not given) until SIGINT/SIGTERM, then shut down cleanly.
+    ``services`` are closed on the way out, also when the sockets cannot be bound."""
+    try:
+        service_sockets, metrics_sockets = sockets or bind(settings)
+    except BaseException:
+        await services.close()
+        raise
     servers = [tornado.httpserver.HTTPServer(make_app(services), xheaders=True)]
     servers[0].add_sockets(service_sockets)
     if metrics_sockets:
@@ -80,8 +110,16 @@ async def serve(
     sockets: Listeners | None = None,
     on_ready: Callable[[], None] | None = None,
 ) -> int:
-    """``streaming serve`` in one process."""
-    services = await Services.start(settings)
+    """``streaming serve`` in one process. The sockets are bound before any pool is opened, so a
+    port in use fails fast and leaves nothing open."""
+    owned = sockets is None
+    sockets = sockets or bind(settings)
+    try:
+        services = await Services.start(settings)
+    except BaseException:
+        if owned:
+            _close_sockets(sockets)
+        raise
     log.info("listening on %s:%d (pid %d)", settings.server.address, settings.server.port, os.getpid())
     await serve_until_stopped(settings, services, on_ready=on_ready, sockets=sockets)
     return 0

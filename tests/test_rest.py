@@ -57,6 +57,7 @@ async def test_continuous_returns_raw_samples_across_blocks(eeg_server, shared_e
     expected = read_edf(shared_eeg)[channel.name].samples[39 * 250 : 41 * 250]
     times = np.array([p[0] for p in pairs])
     np.testing.assert_array_equal(times, start + np.arange(500) * 4000)
+    assert all(type(p[0]) is int for p in pairs)  # integer microseconds, never 1224017292000000.0
     np.testing.assert_allclose([p[1] for p in pairs], expected, rtol=1e-12, atol=1e-9)
 
 
@@ -80,6 +81,57 @@ async def test_continuous_limits_and_errors(eeg_server):
         status, error = await _get(eeg_server, path)
         assert (status, error["error"]) == (code, name), path
         assert set(error) == {"error", "reason", "channelNames"}
+
+
+BAD_TIMES = [
+    "99999999999999999999999",
+    "-999999999999999999999",
+    "9223372036854775808",
+    str(2**62 + 1),
+    "1_000",
+    "%201%20",  # " 1 "
+    "1e3",
+    "1.5",
+    "0x10",
+    "%D9%A1%D9%A2",  # Arabic-Indic digits
+    "",
+    "%FF",  # not UTF-8
+]
+
+
+async def test_bad_arguments_are_400_on_every_endpoint(eeg_server):
+    """Malformed or out-of-range arguments are InvalidRequest (400), never a 500 from Postgres."""
+    channel = _package(eeg_server).channels[0]
+    window = {"start": str(channel.start), "end": str(channel.start + 40_000)}
+    paths = []
+    for endpoint in ("continuous", "unit", "segments"):
+        for name in ("start", "end"):
+            for bad in BAD_TIMES:
+                query = {"channel": channel.id, **window, name: bad}
+                paths.append(f"/ts/retrieve/{endpoint}?" + "&".join(f"{k}={v}" for k, v in query.items()))
+    for endpoint in ("continuous", "unit"):
+        for bad in ["0", "-1", "1_000", "1e3", "", "%FF", "1" * 50]:
+            paths.append(f"/ts/retrieve/{endpoint}?channel={channel.id}&start=0&end=5&limit={bad}")
+    for bad in ["0", "-1", "nan", "inf", "1e400", "1_0", "", "%FF", "%202"]:
+        paths.append(f"/ts/retrieve/segments?channel={channel.id}&gapThreshold={bad}")
+    paths += [
+        "/ts/retrieve/continuous?channel=%FF&start=0&end=5",
+        f"/ts/retrieve/continuous?channel={channel.id}&start=0&end=5&session=%FF",
+        "/ts/validate-montage?package=",
+        "/ts/validate-montage?package=%FF",
+        f"/ts/validate-montage?package={_package(eeg_server).package_id}&session=%FF",
+    ]
+    for path in paths:
+        status, error = await _get(eeg_server, path)
+        assert (status, error["error"]) == (400, "InvalidRequest"), path
+        assert set(error) == {"error", "reason", "channelNames"}
+    for path in [  # the edges of the accepted range
+        f"/ts/retrieve/continuous?channel={channel.id}&start=-{2**62}&end={channel.start + 4000}",
+        f"/ts/retrieve/continuous?channel={channel.id}&start=%2B{channel.start}&end={2**62}&limit=999999999999",
+        f"/ts/retrieve/segments?channel={channel.id}&start=-5&end={2**62}",
+    ]:
+        status, body = await _get(eeg_server, path)
+        assert status == 200 and body, path
 
 
 @contextlib.asynccontextmanager
@@ -264,3 +316,38 @@ async def test_discover_serves_public_packages_only_without_a_token(tmp_path, sh
             )
         status, error = await _post(server, "/discover/timespan", {"items": []})
         assert status == 404 and error["error"] == "NotFound"  # writes are never served under /discover
+
+
+async def test_timespan_refuses_what_postgres_cannot_store(tmp_path, shared_eeg):
+    async with _server(tmp_path) as (server, _):
+        result = await server.ingest(shared_eeg)
+        channel = result.channels[0]
+        item = {"time": channel.start, "duration": 1, "value": "SPIKE", "source": channel.id}
+        raw = ujson.dumps({"items": [item]})[:-3]
+        bodies = [
+            {"items": [{**item, "value": "a\u0000b"}]},
+            {"items": [{**item, "source": channel.id + "\u0000"}]},
+            {"items": [{**item, "description": "\u0000"}]},
+            {"items": [{**item, "data": {"k": "\u0000"}}]},
+            {"items": [{**item, "data": {"\u0000": 1}}]},
+            {"items": [{**item, "data": {"k": [1, {"x": "\u0000"}]}}]},
+            {"items": [{**item, "description": "x" * 20_000}]},
+            {"items": [{**item, "data": 5}]},
+            raw + ', "data": {"k": NaN}}]}',
+            raw + ', "data": {"k": Infinity}}]}',
+            raw + ', "data": {"k": 1e999}}]}',
+            raw[: raw.index('"value"')] + '"value": "\\ud800", "source": "' + channel.id + '"}]}',
+        ]
+        for body in bodies:
+            status, error = await _post(server, "/timespan", body)
+            assert (status, error["error"]) == (400, "InvalidRequest"), body
+            assert set(error) == {"error", "reason", "channelNames"}
+        good = {"items": [item]}
+        for layer in ["", "%20", "%00", "x" * 256, "y" * 5000, "%FF"]:
+            status, error = await _post(server, f"/timespan?layer={layer}", good)
+            assert (status, error["error"]) == (400, "InvalidRequest"), layer
+        assert await server.services.index.annotations_for(result.package_id, 0, 2**62) == []
+        status, body = await _post(server, "/timespan", good)
+        assert status == 201 and body["layer"] == "Default"
+        status, body = await _post(server, f"/timespan?layer={'z' * 255}", good)
+        assert status == 201 and body["layer"] == "z" * 255

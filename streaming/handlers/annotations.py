@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streaming.access import open_package
-from streaming.annotations import parse_timespan
+from streaming.annotations import layer_name, parse_timespan
 from streaming.auth import authorize
 from streaming.errors import InvalidRequest, PackageMissingChannels
 from streaming.handlers.base import JsonHandler
@@ -11,6 +11,7 @@ from streaming.handlers.base import JsonHandler
 
 class TimespanHandler(JsonHandler):
     async def post(self) -> None:
+        layer = layer_name(self.get_query_argument("layer", None))
         items = parse_timespan(self.request.body)
         index, settings = self.services.index, self.services.settings
         sources = sorted({channel for item in items for channel in item["channels"]})
@@ -25,6 +26,5 @@ class TimespanHandler(JsonHandler):
         token = self.token()
         await open_package(self.services.packages, package_id, token, settings.auth.jwt_key, False)
         claims = authorize(token, package_id, settings.auth.jwt_key)
-        layer = self.get_query_argument("layer", "Default")
         ids = await index.insert_annotations(package_id, layer, str(claims.get("sub", "")), items)
         self.write_json({"package": package_id, "layer": layer, "ids": ids}, status=201)

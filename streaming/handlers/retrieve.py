@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from streaming.access import open_package
 from streaming.dsp.montage import BUILT_IN_MONTAGES, missing_channels, montage_pairs
 from streaming.errors import InvalidRequest, NotTimeSeries, PackageCannotBeMontaged, PackageMissingChannels
 from streaming.handlers.base import JsonHandler
 from streaming.index.models import Channel
-from streaming.retrieval.samples import continuous_samples, unit_events
+from streaming.protocol.requests import MAX_TIME_US
+from streaming.retrieval.samples import continuous_samples, sample_pairs, unit_events
 from streaming.retrieval.segments import contiguous_spans
 
-_EVERYTHING = (0, 2**62)
+_EVERYTHING = (0, MAX_TIME_US)
 
 
 class _ChannelQuery(JsonHandler):
@@ -36,47 +35,45 @@ class _ChannelQuery(JsonHandler):
         return channel
 
     def window(self, required: bool = True) -> tuple[int, int]:
-        start = self.integer_argument("start", None if required else _EVERYTHING[0])
-        end = self.integer_argument("end", None if required else _EVERYTHING[1])
+        start = self.time_argument("start", None if required else _EVERYTHING[0])
+        end = self.time_argument("end", None if required else _EVERYTHING[1])
         if start >= end:
             raise InvalidRequest(f"start ({start}) must be before end ({end})")
         return start, end
 
     def limit(self) -> int:
         server_limit = self.services.settings.server.query_limit
-        limit = self.integer_argument("limit", server_limit)
-        if limit <= 0:
-            raise InvalidRequest(f"limit must be positive, got {limit}")
-        return min(limit, server_limit)
+        # Any positive limit is accepted; one above the server's is capped to it.
+        return min(self.integer_argument("limit", server_limit, minimum=1), server_limit)
 
 
 class ContinuousHandler(_ChannelQuery):
     async def get(self) -> None:
+        start, end = self.window()  # arguments first: a bad one costs no database round trip
+        limit = self.limit()
         channel = await self.channel("CONTINUOUS")
-        start, end = self.window()
         times, values = await continuous_samples(
-            self.services.index, self.services.reader, channel, start, end, self.limit()
+            self.services.index, self.services.reader, channel, start, end, limit
         )
-        self.write_json(np.column_stack([times, values]).tolist() if times.size else [])
+        self.write_json(sample_pairs(times, values))
 
 
 class UnitHandler(_ChannelQuery):
     async def get(self) -> None:
-        channel = await self.channel("UNIT")
         start, end = self.window()
-        events = await unit_events(
-            self.services.index, self.services.store, channel, start, end, self.limit()
-        )
+        limit = self.limit()
+        channel = await self.channel("UNIT")
+        events = await unit_events(self.services.index, self.services.store, channel, start, end, limit)
         self.write_json(events.tolist())
 
 
 class SegmentsHandler(_ChannelQuery):
     async def get(self) -> None:
-        channel = await self.channel("CONTINUOUS")
         start, end = self.window(required=False)
         gap_threshold = self.float_argument(
             "gapThreshold", self.services.settings.server.default_gap_threshold
         )
+        channel = await self.channel("CONTINUOUS")
         # Spans are whole: built from every block of the channel, then those touching the window kept.
         blocks = (await self.services.index.blocks_for([channel.id], *_EVERYTHING))[channel.id]
         spans = contiguous_spans(blocks, channel.rate, gap_threshold)

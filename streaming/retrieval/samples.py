@@ -41,6 +41,11 @@ async def continuous_samples(
     return np.concatenate(times), np.concatenate(values)
 
 
+def sample_pairs(times: np.ndarray, values: np.ndarray) -> list[list[int | float]]:
+    """``[[timeMicros, value], ...]`` with integer times (np.column_stack would make them floats)."""
+    return [[t, v] for t, v in zip(times.tolist(), values.astype(np.float64).tolist(), strict=True)]
+
+
 def decode_events(data: bytes) -> np.ndarray:
     """A ``tsindex`` object: gzip of 9-byte records (big-endian int64 time, one byte unit id)."""
     raw = inflate(data)
