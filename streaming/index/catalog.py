@@ -57,6 +57,8 @@ class PackageCatalog:
         while not self._closing:
             try:
                 async with aiopg.connect(self.dsn) as connection, connection.cursor() as cursor:
+                    if self._closing:
+                        return  # close() came while this was connecting: it has nothing to close
                     self._connection = connection
                     await cursor.execute(f"LISTEN {CHANNEL}")
                     self.invalidate()  # anything may have changed while we were not listening
