@@ -9,19 +9,15 @@ import math
 import os
 import shutil
 import sys
-import traceback
 from collections.abc import Sequence
-from urllib.parse import unquote, urlparse
 
-import botocore.exceptions
-import psycopg2
 import ujson
 
 from streaming.config import ConfigError, Settings, load_settings
-from streaming.errors import IngestError
+from streaming.errors import IngestError, ServiceUnavailable
 from streaming.logs import configure_logging
 from streaming.server import _OWNED_METRICS_DIR as OWNED_METRICS_DIR
-from streaming.server import ListenError, run_workers, serve
+from streaming.server import run_workers, serve
 
 log = logging.getLogger("streaming")
 
@@ -135,58 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:
-        message = failure_message(exc, settings)
-        if message is None:
-            raise  # a fault of ours: the traceback is what a bug report needs
-        print(f"streaming {args.command}: {message}", file=sys.stderr)
+    except ServiceUnavailable as exc:
+        # Postgres, the block store or a socket: the operator's to fix, so one line, no traceback.
+        # Anything else propagates: for a fault of ours the traceback is what a bug report needs.
+        print(f"streaming {args.command}: {exc}", file=sys.stderr)
         return 1
     return 2
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of the message, whitespace collapsed (libpq writes "FATAL:  database ...")."""
-    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _raised_in(exc: BaseException, package: str) -> bool:
-    """Whether ``exc`` (or the exception it chains from) went through ``package``'s code."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        for frame in traceback.extract_tb(seen.__traceback__):
-            if f"/{package}/" in frame.filename.replace("\\", "/"):
-                return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def failure_message(exc: BaseException, settings: Settings) -> str | None:
-    """One line for a failure of the environment (Postgres, the block store, the listening
-    sockets), or None for anything else."""
-    postgres = settings.postgres
-    where = f"{postgres.host}:{postgres.port}/{postgres.database}"
-    store = settings.store.url
-    if isinstance(exc, ListenError):
-        return str(exc)
-    if isinstance(exc, psycopg2.OperationalError):
-        return f"cannot connect to Postgres at {where}: {_first_line(exc)}"
-    if isinstance(exc, psycopg2.Error):
-        return f"Postgres at {where} refused a query: {_first_line(exc)}"
-    if isinstance(exc, TimeoutError) and _raised_in(exc, "aiopg"):
-        return (
-            f"cannot connect to Postgres at {where}: no answer within "
-            f"{postgres.connect_timeout_seconds:g} s (postgres.connect_timeout_seconds)"
-        )
-    if isinstance(exc, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
-        return f"the block store {store} failed: {_first_line(exc)}"
-    if isinstance(exc, OSError):
-        url = urlparse(store)
-        root = unquote(url.netloc + url.path).rstrip("/")
-        if url.scheme == "file" and exc.filename and str(exc.filename).startswith(root):
-            return f"cannot use the block store {store}: {exc.strerror or exc}: {exc.filename}"
-        return _first_line(exc)
-    return None
 
 
 async def _db_init(settings: Settings) -> int:

@@ -125,5 +125,19 @@ class BlockReadError(StreamingError):
     status = 500
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, whitespace collapsed (libpq writes "FATAL:  ...")."""
+    lines = [" ".join(line.split()) for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class ServiceUnavailable(Exception):
+    """A service a command needs (Postgres, the block store, a listening socket) cannot be used.
+
+    Raised where the failure happens, worded for an operator: which service, where, and why, in one
+    line. The CLI prints it without a traceback.
+    """
+
+
 class IngestError(Exception):
     """An ingest could not complete; nothing was indexed."""

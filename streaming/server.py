@@ -23,6 +23,7 @@ import tornado.netutil
 
 from streaming.app import make_app, make_metrics_app
 from streaming.config import Settings
+from streaming.errors import ServiceUnavailable
 from streaming.services import Services
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ Listeners = tuple[list[socket.socket], list[socket.socket]]  # service sockets, 
 _OWNED_METRICS_DIR = "STREAMING_OWNS_METRICS_DIR"
 
 
-class ListenError(OSError):
+class ListenError(ServiceUnavailable):
     """A listening socket could not be opened: the port is in use, the address is not this host's, ..."""
 
 

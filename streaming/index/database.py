@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import aiopg
+import psycopg2
 import ujson
 
 from streaming.config import PostgresSettings
+from streaming.errors import ServiceUnavailable, first_line
 from streaming.index.migrations import migrate
 from streaming.index.models import BlockRef, Channel, Package, UnitBlockRef
 from streaming.metrics import DB_POOL_CONNECTIONS
@@ -43,6 +45,7 @@ class IndexDatabase:
 
     def __init__(self, pool: aiopg.Pool) -> None:
         self.pool = pool
+        self.where = "Postgres"  # for messages: which server this is
         self._report_pool()
 
     def _report_pool(self) -> None:
@@ -52,14 +55,32 @@ class IndexDatabase:
 
     @classmethod
     async def open(cls, settings: PostgresSettings, dsn: str | None = None) -> IndexDatabase:
-        """Create the pool once at startup; ``close()`` releases it."""
-        pool = await aiopg.create_pool(
-            dsn or settings.dsn(),
-            minsize=settings.pool_min,
-            maxsize=settings.pool_max,
-            timeout=settings.connect_timeout_seconds,
+        """Create the pool once at startup; ``close()`` releases it.
+
+        Raises ServiceUnavailable when Postgres cannot be reached or refuses the connection.
+        """
+        where = (
+            "the embedded Postgres"
+            if dsn
+            else (f"Postgres at {settings.host}:{settings.port}/{settings.database}")
         )
-        return cls(pool)
+        try:
+            pool = await aiopg.create_pool(
+                dsn or settings.dsn(),
+                minsize=settings.pool_min,
+                maxsize=settings.pool_max,
+                timeout=settings.connect_timeout_seconds,
+            )
+        except psycopg2.OperationalError as exc:
+            raise ServiceUnavailable(f"cannot connect to {where}: {first_line(exc)}") from exc
+        except TimeoutError as exc:
+            raise ServiceUnavailable(
+                f"cannot connect to {where}: no answer within {settings.connect_timeout_seconds:g} s "
+                "(postgres.connect_timeout_seconds)"
+            ) from exc
+        database = cls(pool)
+        database.where = where
+        return database
 
     async def close(self) -> None:
         self.pool.close()
@@ -88,9 +109,12 @@ class IndexDatabase:
             await cursor.execute("COMMIT")
 
     async def migrate(self) -> list[int]:
-        """Apply pending schema migrations (idempotent)."""
-        async with self.cursor() as cursor:
-            return await migrate(cursor)
+        """Apply pending schema migrations (idempotent); ServiceUnavailable if Postgres refuses them."""
+        try:
+            async with self.cursor() as cursor:
+                return await migrate(cursor)
+        except psycopg2.Error as exc:
+            raise ServiceUnavailable(f"{self.where} refused the schema migration: {first_line(exc)}") from exc
 
     async def get_package(self, package_id: str) -> Package | None:
         """The package and its channels in ingest order, or None."""
