@@ -9,7 +9,8 @@ import math
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import ujson
 
@@ -20,36 +21,31 @@ from streaming.server import _OWNED_METRICS_DIR as OWNED_METRICS_DIR
 from streaming.server import run_workers, serve
 
 log = logging.getLogger("streaming")
+T = TypeVar("T")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _checked(convert: Callable[[str], T], accept: Callable[[T], bool], wanted: str) -> Callable[[str], T]:
+    """An argparse type: ``convert`` the text, then refuse values ``accept`` rejects."""
+
+    def parse(text: str) -> T:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535, got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not (math.isfinite(value) and 0 < value < 100 * 365 * 86400):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds below a century, got {text}")
-    return value
+_positive_int = _checked(int, lambda value: value >= 1, "a whole number of at least 1")
+_port = _checked(int, lambda value: 0 <= value <= 65535, "a port number from 0 to 65535")
+_seconds = _checked(
+    float,
+    lambda value: math.isfinite(value) and 0 < value < 100 * 365 * 86400,
+    "a positive number of seconds",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

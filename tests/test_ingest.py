@@ -221,14 +221,18 @@ def _cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     )
 
 
-def test_cli_db_init_and_ingest_json(database, tmp_path, gap_recording):
-    env = {
+def _cli_env(database, tmp_path: Path) -> dict[str, str]:
+    return {
         "DATA_POSTGRES_HOST": str(database["host"]),
         "DATA_POSTGRES_PORT": str(database["port"]),
         "DATA_POSTGRES_DATABASE": str(database["database"]),
         "DATA_POSTGRES_USER": str(database["user"]),
         "STREAMING_STORE_URL": (tmp_path / "cli-blocks").as_uri() + "/",
     }
+
+
+def test_cli_db_init_and_ingest_json(database, tmp_path, gap_recording):
+    env = _cli_env(database, tmp_path)
     for _ in range(2):
         done = _cli(["db", "init"], env)
         assert done.returncode == 0, done.stderr
@@ -486,13 +490,7 @@ async def _assert_nothing_stored(server, tmp_path: Path) -> None:
 
 
 def test_cli_refuses_a_damaged_file_without_a_traceback(database, tmp_path):
-    env = {
-        "DATA_POSTGRES_HOST": str(database["host"]),
-        "DATA_POSTGRES_PORT": str(database["port"]),
-        "DATA_POSTGRES_DATABASE": str(database["database"]),
-        "DATA_POSTGRES_USER": str(database["user"]),
-        "STREAMING_STORE_URL": (tmp_path / "cli-blocks").as_uri() + "/",
-    }
+    env = _cli_env(database, tmp_path)
     assert _cli(["db", "init"], env).returncode == 0
     for damage in (
         "truncated mid-record",
