@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import ujson
@@ -64,3 +65,38 @@ async def test_demo_serves_the_shared_eeg_with_embedded_services(tmp_path, share
     assert process.returncode == 0, "".join(output) + remaining
     assert "shutting down" in remaining
     assert "Traceback" not in "".join(output) + remaining
+
+
+async def test_without_shared_data_the_demo_falls_back_to_pyedflibs_edf(tmp_path, monkeypatch):
+    """A fresh checkout without ../shared still has a recording to serve: the EDF inside pyedflib."""
+    import pyedflib
+
+    from streaming import demo
+    from streaming.devservices import scratch_database
+    from tests.support.server import make_settings, start_server
+
+    monkeypatch.setattr(demo, "SHARED_EEG", tmp_path / "absent.edf")
+    recording = demo.default_recording()
+    assert recording.is_file() and recording.parent.parent == Path(pyedflib.__file__).parent
+    with scratch_database() as params:
+        async with start_server(make_settings(params, (tmp_path / "blocks").as_uri() + "/")) as server:
+            result = await server.ingest(recording)
+            with pyedflib.EdfReader(str(recording)) as reader:
+                labels = [label.strip() for label in reader.getSignalLabels()]
+                first = reader.readSignal(0)
+            assert [c.name for c in result.channels] == labels
+            channel = result.channels[0]
+            client = await ViewerClient.connect(server.ws_url(result.package_id))
+            try:
+                page = await client.page(
+                    {
+                        "startTime": channel.start,
+                        "endTime": channel.start + 1_000_000,
+                        "pixelWidth": 1e6 / channel.rate,
+                        "virtualChannels": [{"id": channel.id, "name": channel.name}],
+                    }
+                )
+            finally:
+                client.close()
+            values = np.concatenate([m.segment.data for m in page.channel(channel.id)])
+            np.testing.assert_allclose(values, first[: int(channel.rate)], rtol=1e-9, atol=1e-9)

@@ -123,6 +123,20 @@ async def test_edf_plus_d_gap_gives_separate_ranges_and_an_empty_window(database
             client.close()
 
 
+async def test_a_gap_is_a_step_of_more_than_two_sample_periods(database, tmp_path):
+    """100 Hz, 1 s records. Record 1's first sample comes 2.5 periods after record 0's last (a gap);
+    record 2's comes 1.9 periods after record 1's last (not a gap: it joins record 1 back to back)."""
+    signals = [EdfSignalSpec("Cz", 100, _ramp(3, 100))]
+    path = write_edf_plus(tmp_path / "steps.edf", signals, [0.0, 1.015, 2.024])
+    async with _local_server(database, tmp_path) as server:
+        result = await server.ingest(path, block_samples=1000)
+        ranges = await _ranges(server.services.index, result.channels[0].id)
+    assert [(lo - HEADER_START_US, hi - HEADER_START_US) for lo, hi, _ in ranges] == [
+        (0, 1_000_000),
+        (1_015_000, 3_015_000),  # records 1 and 2 back to back: 200 samples from 1.015 s
+    ]
+
+
 async def test_mixed_rates_keep_each_channel_rate(database, tmp_path, mixed_rate_recording):
     async with _local_server(database, tmp_path) as server:
         result = await server.ingest(mixed_rate_recording)
@@ -247,6 +261,22 @@ def test_cli_db_init_and_ingest_json(database, tmp_path, gap_recording):
     assert again.returncode == 0 and "already ingested" in again.stdout
     missing = _cli(["ingest", str(tmp_path / "nope.edf")], env)
     assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_cli_ingest_with_a_chosen_id_and_name_prints_the_channels(database, tmp_path, mixed_rate_recording):
+    env = _cli_env(database, tmp_path)
+    package_id = "N:package:0b9c7d8e-1f2a-4b3c-8d4e-5f6a7b8c9d0e"
+    done = _cli(["ingest", str(mixed_rate_recording), "--package-id", package_id, "--name", "Night 1"], env)
+    assert done.returncode == 0, done.stderr
+    first, *channels = done.stdout.strip().splitlines()
+    assert first == f"{mixed_rate_recording} ingested as package {package_id} (2 blocks written)"
+    assert [line.split()[1:] for line in channels] == [
+        ["EEG", "250", "Hz", "uV"],
+        ["ECG", "1000", "Hz", "uV"],
+    ]
+    assert all(line.split()[0].startswith("N:channel:") for line in channels)
+    summary = json.loads(_cli(["ingest", str(mixed_rate_recording), "--json"], env).stdout)
+    assert summary["packageId"] == package_id and summary["name"] == "Night 1" and summary["alreadyIngested"]
 
 
 async def test_bdf_24_bit_recording(database, tmp_path):

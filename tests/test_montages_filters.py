@@ -73,18 +73,22 @@ async def test_bipolar_ant_pos_equals_lead_minus_secondary(eeg_server, reference
 
 async def test_missing_channels_refuse_a_montage_and_keep_the_previous_one(eeg_server, reference):
     package = _package(eeg_server)
+    before = set(eeg_server.services.sessions)
     client = await _connect(eeg_server)
     try:
         await client.send({"montage": "BIPOLAR_ANT_POS"})
         assert len((await client.receive_json())["channelDetails"]) == 18
+        (session,) = eeg_server.services.sessions - before
         await client.send({"montage": "BIPOLAR_TRANSVERSE"})
         refused = await client.receive_json()
         assert refused["error"] == "PackageCannotBeMontaged"
         assert refused["channelNames"] == ["A1", "A2", "Q1", "Q2"]
+        assert "still using BIPOLAR_ANT_POS" in refused["reason"] and session.montage == "BIPOLAR_ANT_POS"
         await client.send({"montage": "REFERENTIAL_VS_CZ"})
         refused = await client.receive_json()
         assert refused["error"] == "PackageCannotBeMontaged"
         assert sorted(refused["channelNames"]) == ["F2", "P2", "Q1", "Q2"]
+        assert session.montage == "BIPOLAR_ANT_POS"
         # The previous montage still serves.
         fp1 = _by_name(package)["Fp1"]
         page = await client.page(_page_request(fp1.start, 2, 4000, [{"id": fp1.id, "name": "Fp1<->F7"}]))
@@ -195,6 +199,8 @@ async def test_filtered_pages_join_without_a_seam(eeg_server, reference):
         t0 = fp1.start + 35_000_000  # pages cross the 40 s block boundary
         first = await _raw_page(client, fp1, t0, 10)
         second = await _raw_page(client, fp1, t0 + 10_000_000, 10)
+        await client.send({"channelFiltersToReset": [fp1.id]})
+        after_reset = await _raw_page(client, fp1, t0 + 20_000_000, 4)  # continues, but the state restarts
         jumped = await _raw_page(client, fp1, t0 + 100_000_000, 4)
         await client.send({"channelFiltersToClear": [fp1.id]})
         unfiltered = await _raw_page(client, fp1, t0, 2)
@@ -202,12 +208,35 @@ async def test_filtered_pages_join_without_a_seam(eeg_server, reference):
         client.close()
     begin = 35 * 250
     window = x[begin : begin + 20 * 250]
-    one_pass, _ = signal.sosfilt(sos, window, zi=_warm_state(sos, window, pad))
+    one_pass, state = signal.sosfilt(sos, window, zi=_warm_state(sos, window, pad))
     np.testing.assert_allclose(np.concatenate([first, second]), one_pass, rtol=1e-9, atol=1e-9)
+    next_window = x[begin + 20 * 250 : begin + 24 * 250]
+    restarted, _ = signal.sosfilt(sos, next_window, zi=_warm_state(sos, next_window, pad))
+    continued, _ = signal.sosfilt(sos, next_window, zi=state)
+    np.testing.assert_allclose(after_reset, restarted, rtol=1e-9, atol=1e-9)
+    assert np.abs(after_reset - continued).max() > 1e-6, "a reset must not carry the old state on"
     later = x[begin + 100 * 250 : begin + 104 * 250]
     restarted, _ = signal.sosfilt(sos, later, zi=_warm_state(sos, later, pad))
     np.testing.assert_allclose(jumped, restarted, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(unfiltered, x[begin : begin + 500], rtol=1e-12, atol=1e-9)
+
+
+async def test_a_filter_on_a_montage_channel_filters_the_difference(eeg_server, reference):
+    package = _package(eeg_server)
+    fp1 = _by_name(package)["Fp1"]
+    sos = signal.butter(4, [5.0, 15.0], btype="bandpass", fs=250.0, output="sos")
+    client = await _connect(eeg_server)
+    try:
+        await client.send({"filter": "bandpass", "filterParameters": [4, 10.0, 10.0], "channels": [fp1.id]})
+        start = fp1.start + 60_000_000
+        page = await client.page(_page_request(start, 8, 1000, [{"id": fp1.id, "name": "Fp1<->F7"}]))
+    finally:
+        client.close()
+    filtered = np.concatenate([m.segment.data for m in page.channel(fp1.id)])
+    difference = (reference["Fp1"].samples - reference["F7"].samples)[60 * 250 : 68 * 250]
+    pad = math.ceil(3 * 4 * 250 / 5.0)  # slowest edge: 5 Hz (the band is 10 Hz wide)
+    expected, _ = signal.sosfilt(sos, difference, zi=_warm_state(sos, difference, pad))
+    np.testing.assert_allclose(filtered, expected, rtol=1e-9, atol=1e-9)
 
 
 async def test_filter_errors_name_the_rate_and_limit(eeg_server):

@@ -201,9 +201,14 @@ async def test_a_peer_that_stops_answering_pings_is_dropped(tmp_path, shared_eeg
         assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
         await _wait_for(lambda: len(server.services.sessions) == 1)
         (session,) = server.services.sessions
+        health_url = server.http_url("/ts/health")
+        health = ujson.loads((await tornado.httpclient.AsyncHTTPClient().fetch(health_url)).body)
+        assert health["connections"] == 1
         # Never read or answer again: like a laptop whose network was cut.
         await _wait_for(lambda: not server.services.sessions, timeout=10)
         assert not session.busy
+        health = ujson.loads((await tornado.httpclient.AsyncHTTPClient().fetch(health_url)).body)
+        assert health["connections"] == 0
         writer.close()
 
 

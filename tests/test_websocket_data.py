@@ -157,3 +157,27 @@ async def test_query_limit_coarsens_without_cutting_the_page(eeg_server, referen
         )
         _check_channel(page.channel(channel.id), expected, channel, request)
         assert all(m.segment.nrPoints <= max(2, query_limit) for m in page.channel(channel.id))
+
+
+async def test_the_older_channels_list_form_is_served_the_same(eeg_server, reference):
+    """protocol.md: ``channels`` (a list of ids) instead of ``virtualChannels``; names are the labels."""
+    package = _package(eeg_server)
+    channels = package.channels[:5]
+    start = channels[0].start + 38_000_000
+    request = _request(package, start, start + 4_000_000, 4000, channels)
+    plain = {k: v for k, v in request.items() if k != "virtualChannels"} | {
+        "channels": [c.id for c in channels]
+    }
+    lookups = eeg_server.services.clock.counts.get("lookup", 0)
+    client = await ViewerClient.connect(eeg_server.ws_url(package.package_id))
+    try:
+        await client.send(plain)
+        page = await client.read_page([c.id for c in channels])
+    finally:
+        client.close()
+    # One index query answered all five channels, across the block boundary at 40 s.
+    assert eeg_server.services.clock.counts["lookup"] - lookups == 1
+    for channel in channels:
+        expected = expected_messages(reference[channel.name], BLOCK, start, start + 4_000_000, 4000)
+        assert len(expected) == 2
+        _check_channel(page.channel(channel.id), expected, channel, request)
