@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from streaming.cache.entry import decode_entry, encode_entry
 from streaming.cache.redis_cache import KEY_PREFIX
+from streaming.config import CacheSettings, RedisSettings, load_settings
 from streaming.devservices import scratch_database
 from tests.conftest import make_settings
 from tests.support.client import ViewerClient
@@ -45,12 +48,20 @@ def redis_target(request):
 
 
 @contextlib.asynccontextmanager
-async def cached_server(tmp_path: Path, recording: Path, redis_url: str, cluster: bool, **redis_options):
+async def cached_server(
+    tmp_path: Path,
+    recording: Path,
+    redis_url: str,
+    cluster: bool,
+    cache_options: dict[str, object] | None = None,
+    **redis_options,
+):
     with scratch_database() as params:
         settings = make_settings(
             params,
             (tmp_path / "blocks").as_uri() + "/",
             redis={"url": redis_url, "cluster": cluster, "retry_seconds": 0.1, **redis_options},
+            cache=dict(cache_options or {}),
         )
         async with start_server(settings) as server:
             await server.ingest(recording, block_samples=BLOCK)
@@ -151,22 +162,23 @@ async def test_a_wrong_cached_value_is_replaced_and_never_served(tmp_path, share
 
 
 async def _page_matches_reference(
-    server, package, channels, reference, seconds: float = 2
+    server, package, channels, reference, seconds: float = 2, offset_s: float = 0, timeout: float = 60
 ) -> dict[str, np.ndarray]:
-    """A page of ``channels`` from the start (inside the first block): every sample equals the EDF's."""
-    count = int(seconds * 250)
+    """A page of ``channels`` (short enough to be sent as raw samples) on a new socket: every sample
+    equals the EDF's. ``timeout`` bounds the wait for the whole page."""
+    count, first = int(seconds * 250), int(offset_s * 250)
     assert count <= BLOCK
     viewer = await ViewerClient.connect(server.ws_url(package.package_id))
     try:
-        answer = await viewer.page(_request(package, 0, seconds, channels))
+        answer = await viewer.page(_request(package, offset_s, seconds, channels), timeout)
     finally:
         viewer.close()
     served = {}
     for channel in channels:
-        (message,) = answer.channel(channel.id)
-        served[channel.id] = np.asarray(message.segment.data)
+        messages = sorted(answer.channel(channel.id), key=lambda m: m.segment.startTs)
+        served[channel.id] = np.concatenate([np.asarray(m.segment.data) for m in messages])
         np.testing.assert_allclose(
-            served[channel.id], reference[channel.name].samples[:count], rtol=0, atol=1e-9
+            served[channel.id], reference[channel.name].samples[first : first + count], rtol=0, atol=1e-9
         )
     return served
 
@@ -293,29 +305,224 @@ async def test_redis_dying_mid_stream_never_fails_a_request(tmp_path, shared_eeg
         redis_server.stop()
 
 
-async def test_no_redis_at_startup_still_serves(tmp_path, shared_eeg):
+def _breaker_closings(caplog) -> int:
+    return sum("reachable again" in r.getMessage() for r in caplog.records)
+
+
+def _redis_warnings(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "streaming.cache.redis_cache" and r.levelno >= logging.WARNING
+    ]
+
+
+async def _eventually(condition, seconds: float, failure: str) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, failure
+        await asyncio.sleep(0.05)
+
+
+class _Pager:
+    """Pages through the recording until the ``async with`` ends: a new socket per page, L1 cleared before
+    each, every sample checked against the EDF (the uncached truth), and each page answered within
+    ``timeout`` (a liveness bound, not a speed assertion)."""
+
+    def __init__(self, server, reference, channels, timeout: float = 15) -> None:
+        self.server, self.reference, self.channels, self.timeout = server, reference, channels, timeout
+        self.completed = 0
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        package, i = _package(self.server), 0
+        while not self._stop.is_set():
+            self.server.services.reader.l1.clear()
+            offset = (i * 7 % 36) * 5  # 0, 35, 70, ... s: 10 s pages, some across a block boundary
+            await _page_matches_reference(
+                self.server, package, self.channels, self.reference, 10, offset, self.timeout
+            )
+            self.completed += 1
+            i += 1
+
+    async def pages(self, count: int) -> None:
+        """Until ``count`` more pages have been answered (and checked)."""
+        assert self._task is not None
+        target = self.completed + count
+        await _eventually(
+            lambda: self.completed >= target or self._task.done(), count * self.timeout, "pages stopped"
+        )
+        if self._task.done():
+            await self._task  # the pager's failure
+            raise AssertionError("the pager stopped")
+
+    async def __aenter__(self) -> _Pager:
+        self._task = asyncio.ensure_future(self._run())
+        return self
+
+    async def __aexit__(self, kind, error, traceback) -> None:
+        assert self._task is not None
+        self._stop.set()
+        if kind is None:
+            await self._task
+        else:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _served_from_redis(server, reference, channels, offsets) -> bool:
+    """Whether pages at ``offsets`` (L1 cleared first) were answered without reading the store."""
+    reader = server.services.reader
+    reader.l1.clear()
+    before = reader.store_reads
+    for offset in offsets:
+        await _page_matches_reference(server, _package(server), channels, reference, 10, offset)
+    return reader.store_reads == before
+
+
+async def test_a_frozen_redis_slows_no_request(tmp_path, shared_eeg, caplog):
+    """SIGSTOP: Redis keeps its sockets open and answers nothing (a hung or very slow Redis). Pages are
+    answered from the store, right, while it is frozen; one warning; the cache serves again after."""
+    caplog.set_level(logging.INFO, logger="streaming.cache.redis_cache")
+    reference = read_edf(shared_eeg)
+    redis_server = RedisProcess()
+    try:
+        async with cached_server(
+            tmp_path, shared_eeg, redis_server.url, False, timeout_seconds=0.2, warn_interval_seconds=60
+        ) as server:
+            reader, l2 = server.services.reader, server.services.reader.l2
+            channels = _package(server).channels[:6]
+            async with _Pager(server, reference, channels) as pager:
+                await pager.pages(3)  # blocks 0 and 1 of every channel are in Redis
+                await l2.flush()
+                assert l2.available and redis_server.client().dbsize() >= 12
+                redis_server.freeze()
+                try:
+                    store_reads = reader.store_reads
+                    await pager.pages(6)
+                    await asyncio.sleep(1.5)  # frozen through several probes (retry 0.1 s + timeout 0.2 s)
+                    await pager.pages(1)
+                    assert not l2.available, "the frozen Redis was never noticed"
+                    assert _breaker_closings(caplog) == 0, "the breaker closed while Redis was frozen"
+                    assert reader.store_reads > store_reads, "pages were not answered from the store"
+                finally:
+                    redis_server.thaw()
+                await _eventually(lambda: l2.available, 10, "the cache never came back")
+                await pager.pages(2)
+            await l2.flush()
+            assert await _served_from_redis(server, reference, channels, [0, 35]), "caching did not resume"
+        warnings = _redis_warnings(caplog)
+        assert len(warnings) == 1, warnings
+        assert "serving from the block store" in warnings[0]
+    finally:
+        redis_server.thaw()
+        redis_server.stop()
+
+
+@pytest.mark.parametrize("fault", ["killed", "frozen"])
+async def test_a_cluster_node_failing_mid_stream_never_fails_a_request(tmp_path, shared_eeg, caplog, fault):
+    """One node of a 3-node cluster killed (and started again) or frozen (SIGSTOP, then SIGCONT): pages
+    are answered, right, from the store; the breaker stays open until the node is back (no flapping:
+    the probe must not take the other nodes' answers for the cluster's); one warning."""
+    caplog.set_level(logging.INFO, logger="streaming.cache.redis_cache")
+    reference = read_edf(shared_eeg)
+    cluster = RedisCluster3()  # a private one: this test takes a node down
+    node = cluster.nodes[0] if fault == "killed" else cluster.nodes[1]  # node 0 is the one in the URL
+    try:
+        async with cached_server(
+            tmp_path, shared_eeg, cluster.url, True, timeout_seconds=0.2, warn_interval_seconds=60
+        ) as server:
+            reader, l2 = server.services.reader, server.services.reader.l2
+            channels = _package(server).channels[:12]
+            async with _Pager(server, reference, channels) as pager:
+                await pager.pages(2)
+                await l2.flush()
+                assert l2.available and node.client().dbsize() > 0, "the node must hold some blocks"
+                if fault == "killed":
+                    node.kill()
+                else:
+                    node.freeze()
+                try:
+                    store_reads = reader.store_reads
+                    closings = _breaker_closings(caplog)
+                    await pager.pages(6)
+                    await asyncio.sleep(1.5)  # down through several probes (retry 0.1 s + timeout 0.2 s)
+                    await pager.pages(1)
+                    assert not l2.available, "the failing node was never noticed"
+                    assert _breaker_closings(caplog) == closings, "the breaker closed while the node was down"
+                    assert reader.store_reads > store_reads, "pages were not answered from the store"
+                finally:
+                    if fault == "killed":
+                        await asyncio.to_thread(node.start)
+                    else:
+                        node.thaw()
+                await asyncio.to_thread(cluster.wait_until_ok)
+                await _eventually(lambda: l2.available, 30, "the cache never came back")
+                await pager.pages(2)
+
+            async def resumed() -> bool:
+                await _served_from_redis(server, reference, channels, [0, 35])  # (again) into Redis
+                await l2.flush()
+                return await _served_from_redis(server, reference, channels, [0, 35])
+
+            deadline = asyncio.get_running_loop().time() + 30
+            while not await resumed():
+                assert asyncio.get_running_loop().time() < deadline, "caching did not resume"
+        gc.collect()  # a Redis command task whose error nobody consumed is reported when collected
+        unconsumed = [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()]
+        assert unconsumed == [], unconsumed
+        warnings = _redis_warnings(caplog)
+        assert len(warnings) == 1, warnings
+    finally:
+        node.thaw()
+        cluster.stop()
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_no_redis_at_startup_still_serves(tmp_path, shared_eeg, cluster):
     from streaming.devservices import free_port
 
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    async with cached_server(tmp_path, shared_eeg, dead, False) as server:
+    async with cached_server(tmp_path, shared_eeg, dead, cluster) as server:
         package = _package(server)
         frames = await _raw_frames(server, _request(package, 0, 5, package.channels[:3]))
         assert len(frames) == 3
         assert not server.services.reader.l2.available
 
 
-async def test_startup_warns_when_redis_would_not_evict(caplog):
-    from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.config import load_settings
-    from streaming.cpu import CpuPool
+async def test_entries_expire_after_the_configured_ttl(tmp_path, shared_eeg, redis_target):
+    redis_server, cluster = redis_target
+    reference = read_edf(shared_eeg)
+    ttl = 4321  # not the default
+    async with cached_server(
+        tmp_path, shared_eeg, redis_server.url, cluster, cache_options={"ttl_seconds": ttl}
+    ) as server:
+        channels = _package(server).channels[:3]
+        await _page_matches_reference(server, _package(server), channels, reference)
+        await server.services.reader.l2.flush()
+        client = redis_server.client()
+        for key in await _first_blocks(server, channels):
+            remaining = client.ttl(KEY_PREFIX + key)
+            assert ttl - 1 <= remaining <= ttl, f"{key}: TTL {remaining}, configured {ttl}"
+
+
+def _cache_settings(**redis_changes: Any) -> tuple[RedisSettings, CacheSettings]:
+    """Default settings (no environment) with some Redis settings changed: RedisBlockCache.open's."""
 
     settings = load_settings(environ={})
+    return dataclasses.replace(settings.redis, **redis_changes), settings.cache
+
+
+async def test_startup_warns_when_redis_would_not_evict(caplog):
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
     cpu = CpuPool(1, 1 << 30)
     no_eviction = RedisProcess(None, "--maxmemory-policy", "noeviction")
     try:
         caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
-        redis_settings = dataclasses.replace(settings.redis, url=no_eviction.url)
-        cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+        cache = await RedisBlockCache.open(*_cache_settings(url=no_eviction.url), cpu)
         await cache.close()
         assert any("allkeys-lru" in r.getMessage() and "noeviction" in r.getMessage() for r in caplog.records)
     finally:
@@ -323,52 +530,180 @@ async def test_startup_warns_when_redis_would_not_evict(caplog):
         cpu.close()
 
 
-async def test_a_small_pool_waits_instead_of_failing(redis_standalone):
+async def test_startup_warns_when_any_cluster_node_would_not_evict(redis_cluster, caplog):
+    """Every node is checked, not the one CONFIG GET happens to be sent to."""
     from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.config import load_settings
     from streaming.cpu import CpuPool
 
-    settings = load_settings(environ={})
-    redis_settings = dataclasses.replace(
-        settings.redis, url=redis_standalone.url, max_connections=2, pool_wait_seconds=5
+    caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
+    cpu = CpuPool(1, 1 << 30)
+
+    async def warnings_at_startup() -> list[str]:
+        caplog.clear()
+        cache = await RedisBlockCache.open(*_cache_settings(url=redis_cluster.url, cluster=True), cpu)
+        await cache.close()
+        return _redis_warnings(caplog)
+
+    try:
+        assert await warnings_at_startup() == [], "every node evicts: nothing to warn about"
+        for node in redis_cluster.nodes:
+            client = node.client()
+            for setting, value, restore, expected in (
+                ("maxmemory-policy", "noeviction", "allkeys-lru", "'noeviction'"),
+                ("maxmemory", "0", "512mb", "maxmemory is 0"),
+            ):
+                client.config_set(setting, value)
+                try:
+                    (warning,) = await warnings_at_startup()
+                    assert expected in warning and f"127.0.0.1:{node.port}" in warning, warning
+                finally:
+                    client.config_set(setting, restore)
+    finally:
+        cpu.close()
+
+
+async def test_a_small_pool_waits_instead_of_failing(redis_target, caplog):
+    """Many concurrent reads and writes through 2 connections (per node): no "Too many connections"."""
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
+    redis_server, cluster = redis_target
+    caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
+    redis_settings, cache_settings = _cache_settings(
+        url=redis_server.url, cluster=cluster, max_connections=2, pool_wait_seconds=5
     )
     cpu = CpuPool(1, 1 << 30)
-    cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
     try:
         samples = np.arange(50_000, dtype=np.float64)
-        for i in range(40):
-            cache.set_later(f"pool-test-{i}", samples)
+        keys = [f"pool-test-{i}" for i in range(60)]
+        for key in keys:
+            cache.set_later(key, samples)
         await cache.flush()
-        found = await asyncio.gather(*(cache.get(f"pool-test-{i}") for i in range(40)))
-        assert cache.available, "a busy pool must not open the circuit breaker"
+        found = await asyncio.gather(*(cache.get(key) for key in keys))
+        assert cache.available, f"a busy pool must not open the circuit breaker: {_redis_warnings(caplog)}"
         assert all(f is not None and np.array_equal(f, samples) for f in found)
+        assert _redis_warnings(caplog) == []
+        if cluster:
+            nodes = cache.client.get_nodes()
+            assert len(nodes) == 3 and all(n.max_connections == 2 for n in nodes)
+            assert all(len(n._connections) <= 2 for n in nodes)
     finally:
         await cache.close()
         cpu.close()
 
 
-async def test_a_refused_write_does_not_stop_reads():
-    """SET answered with an error (here OOM under noeviction) skips that write; GETs keep working."""
+async def test_a_read_waits_for_a_connection_longer_than_the_command_timeout(redis_target):
+    """The pool wait (``pool_wait_seconds``) is its own bound, not cut short by ``timeout_seconds``."""
     from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.config import load_settings
     from streaming.cpu import CpuPool
 
-    settings = load_settings(environ={})
+    redis_server, cluster = redis_target
+    redis_settings, cache_settings = _cache_settings(
+        url=redis_server.url, cluster=cluster, max_connections=2, timeout_seconds=0.2, pool_wait_seconds=30
+    )
     cpu = CpuPool(1, 1 << 30)
-    full = RedisProcess(None, "--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
-    redis_settings = dataclasses.replace(settings.redis, url=full.url, retry_seconds=600)
-    cache = await RedisBlockCache.open(redis_settings, settings.cache, cpu)
+    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
+    try:
+        samples = np.arange(1000, dtype=np.float64)
+        cache.set_later("pool-wait", samples)
+        await cache.flush()
+        async with cache.slot(), cache.slot():  # every connection busy for three command timeouts
+            reading = asyncio.ensure_future(cache.get("pool-wait"))
+            await asyncio.sleep(0.6)
+            assert not reading.done(), "the read gave up waiting for a connection"
+        found = await asyncio.wait_for(reading, 30)
+        assert found is not None and np.array_equal(found, samples)
+        assert cache.available
+    finally:
+        await cache.close()
+        cpu.close()
+
+
+async def test_the_wait_for_a_connection_is_bounded(redis_target):
+    """No connection free for ``pool_wait_seconds``: the read is a miss, it does not wait on."""
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
+    redis_server, cluster = redis_target
+    redis_settings, cache_settings = _cache_settings(
+        url=redis_server.url, cluster=cluster, max_connections=1, pool_wait_seconds=0.3, retry_seconds=0.1
+    )
+    cpu = CpuPool(1, 1 << 30)
+    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
+    try:
+        samples = np.arange(1000, dtype=np.float64)
+        cache.set_later("pool-bound", samples)
+        await cache.flush()
+        async with cache.slot():
+            assert await asyncio.wait_for(cache.get("pool-bound"), 30) is None
+        await _eventually(lambda: cache.available, 10, "the cache never came back")
+        found = await cache.get("pool-bound")
+        assert found is not None and np.array_equal(found, samples)
+    finally:
+        await cache.close()
+        cpu.close()
+
+
+async def test_reads_queued_behind_a_hung_redis_do_not_each_wait_out_a_timeout():
+    """One connection, Redis frozen, five reads: the first times out and opens the breaker; the four
+    that waited for its connection then skip Redis instead of each sending a GET into the hang."""
+    from prometheus_client import REGISTRY
+
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
+    def errors() -> float:
+        labels = {"level": "l2", "result": "error"}
+        return REGISTRY.get_sample_value("streaming_cache_requests_total", labels) or 0.0
+
+    redis_server = RedisProcess()
+    redis_settings, cache_settings = _cache_settings(
+        url=redis_server.url, max_connections=1, timeout_seconds=0.2, pool_wait_seconds=30, retry_seconds=600
+    )
+    cpu = CpuPool(1, 1 << 30)
+    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
+    try:
+        before = errors()
+        redis_server.freeze()
+        try:
+            found = await asyncio.wait_for(asyncio.gather(*(cache.get(f"hung-{i}") for i in range(5))), 30)
+        finally:
+            redis_server.thaw()
+        assert found == [None] * 5 and not cache.available
+        assert errors() - before == 1, "reads queued for the connection were sent to the hung Redis"
+    finally:
+        await cache.close()
+        redis_server.stop()
+        cpu.close()
+
+
+@pytest.mark.parametrize("cluster", [False, True], ids=["standalone", "cluster"])
+async def test_a_refused_write_does_not_stop_reads(cluster):
+    """SET answered with an error (here OOM under noeviction) skips that write; GETs keep working."""
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
+    cpu = CpuPool(1, 1 << 30)
+    options = ("--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+    full = RedisCluster3(*options) if cluster else RedisProcess(None, *options)
+    cache = await RedisBlockCache.open(
+        *_cache_settings(url=full.url, cluster=cluster, retry_seconds=600), cpu
+    )
     try:
         rng = np.random.default_rng(3)
         kept = rng.normal(size=1000)
         cache.set_later("oom-kept", kept)
         await cache.flush()
-        for i in range(8):  # 1 MiB of incompressible samples each: Redis is full after a few
-            cache.set_later(f"oom-{i}", rng.normal(size=1 << 17))
+        keys = [f"oom-{i}" for i in range(16)]
+        for key in keys:  # 1 MiB of incompressible samples each: every node is full after a few
+            cache.set_later(key, rng.normal(size=1 << 17))
             await cache.flush()
-        assert full.client().dbsize() < 9, "the server was expected to refuse some writes"
+        client = full.client()
+        refused = [key for key in keys if not client.exists(KEY_PREFIX + key)]
+        assert refused, "the server was expected to refuse some writes"
         assert cache.available, "a refused write must not open the circuit breaker"
-        assert await cache.get("oom-7") is None  # the refused one: a plain miss
+        assert await cache.get(refused[-1]) is None  # a plain miss
         found = await cache.get("oom-kept")
         assert found is not None and np.array_equal(found, kept)
         assert cache.available

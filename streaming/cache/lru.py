@@ -25,8 +25,12 @@ class ByteBoundedLRU:
         return samples
 
     def put(self, key: str, samples: np.ndarray) -> None:
-        """Keep ``samples`` (made read-only: entries are shared between requests)."""
+        """Keep ``samples`` (made read-only: entries are shared between requests).
+
+        An array larger than the whole capacity is not kept, and no older entry for ``key`` stays either.
+        """
         if samples.nbytes > self.capacity:
+            self.discard(key)
             return
         samples.flags.writeable = False
         previous = self._entries.pop(key, None)

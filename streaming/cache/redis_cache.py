@@ -2,8 +2,17 @@
 
 Redis is an accelerator, never a point of failure: every call has a timeout, and the first error
 opens a circuit breaker. While it is open, the cache is skipped (requests go to the block store)
-and a background probe pings Redis every ``retry_seconds``; the first successful ping closes it.
-Warnings are logged at most once per ``warn_interval_seconds``.
+and a background probe pings Redis (in a cluster, every primary) every ``retry_seconds``; the first
+successful ping closes it. Warnings are logged at most once per ``warn_interval_seconds``. Whatever
+the client raises is a failure of Redis, never of the request: the cluster client's own exceptions
+(``RedisClusterException`` is not a ``RedisError``) and its bugs included.
+
+Connections are bounded the same way in both modes: a command first waits (at most
+``pool_wait_seconds``) for one of ``max_connections`` slots, then at most ``timeout_seconds`` for
+its answer. Standalone, the slots match the ``BlockingConnectionPool``; in Cluster mode redis-py's
+per-node pools raise ``MaxConnectionsError`` ("too many connections") instead of waiting, and a
+command holds at most one connection per node, so ``max_connections`` slots in all keep every
+node's pool (also ``max_connections``) from ever running out.
 
 An error *reply* to a GET or SET (``ResponseError``: WRONGTYPE when something else wrote a hash or
 a list under a block's key, OOM or READONLY on a write) is about that key or that write, not about
@@ -16,14 +25,17 @@ stays closed. Only ``ClusterDownError`` (the cluster, not one key, cannot serve)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import numpy as np
 import redis.asyncio as redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import ClusterDownError, RedisError, ResponseError
+from redis.exceptions import ClusterDownError, RedisClusterException, RedisError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from streaming.cache.entry import VERSION, CacheEntryMismatch, decode_entry, encode_entry
 from streaming.config import CacheSettings, RedisSettings
@@ -35,7 +47,22 @@ log = logging.getLogger(__name__)
 # The entry format is part of the key: processes of two versions sharing one Redis during a rolling
 # deploy each read their own entries instead of deleting each other's; old entries age out (TTL, LRU).
 KEY_PREFIX = f"streaming:block:v{VERSION}:"
-_FAILURES = (RedisError, OSError, asyncio.TimeoutError, ConnectionError)
+# RedisClusterException is not a RedisError: the cluster client raises it when no node can be reached
+# ("Redis Cluster cannot be connected") or slots are left uncovered while a node is down.
+_FAILURES = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError, ConnectionError)
+
+
+class ClientFailure(RedisError):
+    """The Redis client raised something other than a Redis, socket or timeout error."""
+
+
+class _Skipped(Exception):
+    """A command not sent: the breaker opened while it waited for a connection slot."""
+
+
+def _consume_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _about_the_key(exc: BaseException) -> bool:
@@ -59,6 +86,8 @@ class RedisBlockCache:
         self._last_warning: dict[str, float] = {}
         self._pending_writes: set[asyncio.Task[None]] = set()
         self._deletes: dict[str, asyncio.Task[None]] = {}
+        self.slots = asyncio.Semaphore(settings.max_connections)
+        self._every_primary = {"target_nodes": RedisCluster.PRIMARIES} if settings.cluster else {}
 
     @classmethod
     async def open(cls, settings: RedisSettings, cache: CacheSettings, cpu: CpuPool) -> RedisBlockCache:
@@ -68,12 +97,15 @@ class RedisBlockCache:
             "socket_connect_timeout": settings.timeout_seconds,
         }
         if settings.cluster:
-            client: Any = RedisCluster.from_url(settings.url, **options)
+            # Per node; redis-py raises instead of waiting when a node's pool is used up: the slots wait.
+            client: Any = RedisCluster.from_url(
+                settings.url, max_connections=settings.max_connections, **options
+            )
         else:
             pool = redis.BlockingConnectionPool.from_url(
                 settings.url,
                 max_connections=settings.max_connections,
-                timeout=settings.pool_wait_seconds,  # wait for a free connection, bounded
+                timeout=settings.pool_wait_seconds,  # a backstop: the slots never let it run out
                 **options,
             )
             client = redis.Redis(connection_pool=pool)
@@ -81,27 +113,78 @@ class RedisBlockCache:
         await cache_level.check_eviction_policy()
         return cache_level
 
-    async def check_eviction_policy(self) -> None:
-        """Warn when Redis would refuse writes or keep entries forever instead of evicting them."""
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the ``max_connections`` command slots, waited for at most ``pool_wait_seconds``."""
         try:
-            config = await asyncio.wait_for(
-                self.client.config_get("maxmemory*"), self.settings.timeout_seconds
-            )
+            async with asyncio.timeout(self.settings.pool_wait_seconds):
+                await self.slots.acquire()
+        except TimeoutError:
+            raise RedisConnectionError(
+                f"no free connection within {self.settings.pool_wait_seconds} s "
+                f"(redis.max_connections = {self.settings.max_connections})"
+            ) from None
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+    async def _command(self, name: str, *args: Any, skip_when_unavailable: bool = True, **kwargs: Any) -> Any:
+        """``client.<name>(*args, **kwargs)``: a slot, then the answer within ``timeout_seconds``.
+
+        Raises ``_Skipped`` instead when the breaker opened while this command waited for a slot: it
+        would only wait for a Redis already known to be failing.
+        """
+        async with self.slot():
+            if skip_when_unavailable and not self.available:
+                raise _Skipped
+            command = asyncio.ensure_future(getattr(self.client, name)(*args, **kwargs))
+            # When this caller is cancelled (an abandoned read-ahead), the command is cancelled too, but
+            # redis-py can end it with its own error instead (ClusterDownError): consume that outcome,
+            # or asyncio logs "Task exception was never retrieved" with a traceback each time.
+            command.add_done_callback(_consume_outcome)
+            try:
+                return await asyncio.wait_for(command, self.settings.timeout_seconds)
+            except _FAILURES:
+                raise
+            except Exception as exc:
+                # The client failing in a way it does not declare is Redis failing too, never the
+                # request: redis-py's cluster client, while a node is down, can disconnect a connection
+                # that another command is still connecting (AttributeError: 'NoneType' object has no
+                # attribute 'writelines').
+                raise ClientFailure(f"{type(exc).__name__}: {exc}") from exc
+
+    async def check_eviction_policy(self) -> None:
+        """Warn when Redis (any node of a cluster) would refuse writes or keep entries forever."""
+        options: dict[str, Any] = {"target_nodes": RedisCluster.ALL_NODES} if self.settings.cluster else {}
+        try:
+            config = await self._command("config_get", "maxmemory*", **options)
         except _FAILURES as exc:
             self._open_breaker(f"cannot reach Redis at startup ({exc})")
             return
-        if isinstance(config, dict) and config and isinstance(next(iter(config.values())), dict):
-            config = next(iter(config.values()))  # cluster: one answer per node
-        policy = config.get("maxmemory-policy", "") if isinstance(config, dict) else ""
-        maxmemory = config.get("maxmemory", "0") if isinstance(config, dict) else "0"
-        if policy not in ("allkeys-lru", "allkeys-lfu"):
+        if isinstance(config, dict) and config and all(isinstance(v, dict) for v in config.values()):
+            answers = config  # cluster: one answer per node
+        else:  # standalone, or a cluster of one node
+            answers = {"": config if isinstance(config, dict) else {}}
+
+        def on(nodes: list[str]) -> str:
+            return f" on {', '.join(sorted(nodes))}" if any(nodes) else ""
+
+        policies = {str(answer.get("maxmemory-policy", "")) for answer in answers.values()}
+        for policy in sorted(policies - {"allkeys-lru", "allkeys-lfu"}):
+            nodes = [node for node, answer in answers.items() if answer.get("maxmemory-policy", "") == policy]
             log.warning(
-                "Redis maxmemory-policy is %r: set 'maxmemory-policy allkeys-lru' (and maxmemory) so the "
+                "Redis maxmemory-policy is %r%s: set 'maxmemory-policy allkeys-lru' (and maxmemory) so the "
                 "block cache evicts old blocks; with 'noeviction' writes fail once it is full",
                 policy,
+                on(nodes),
             )
-        elif str(maxmemory) == "0":
-            log.warning("Redis maxmemory is 0 (unbounded): set maxmemory so that LRU eviction can work")
+        unbounded = [node for node, answer in answers.items() if str(answer.get("maxmemory", "0")) == "0"]
+        if unbounded and policies <= {"allkeys-lru", "allkeys-lfu"}:
+            log.warning(
+                "Redis maxmemory is 0 (unbounded)%s: set maxmemory so that LRU eviction can work",
+                on(unbounded),
+            )
 
     def _warn(self, message: str, topic: str = "availability") -> None:
         """Rate-limited per topic: bad-key warnings never hide a "Redis is down" one."""
@@ -122,7 +205,9 @@ class RedisBlockCache:
         while not self.available:
             await asyncio.sleep(self.settings.retry_seconds)
             try:
-                await asyncio.wait_for(self.client.ping(), self.settings.timeout_seconds)
+                # Cluster: every primary. A plain PING goes to one node, which answers while another
+                # is down, and the breaker would close and open again on every probe.
+                await self._command("ping", skip_when_unavailable=False, **self._every_primary)
             except _FAILURES as exc:
                 self._warn(f"still unreachable ({exc})")
                 continue
@@ -134,7 +219,9 @@ class RedisBlockCache:
         if not self.available:
             return None
         try:
-            value = await asyncio.wait_for(self.client.get(KEY_PREFIX + key), self.settings.timeout_seconds)
+            value = await self._command("get", KEY_PREFIX + key)
+        except _Skipped:
+            return None
         except _FAILURES as exc:
             if _about_the_key(exc):
                 CACHE_REQUESTS.labels(self.level, "error").inc()
@@ -170,9 +257,9 @@ class RedisBlockCache:
         if deleting is not None:  # a DEL of the bad value must not land after (and remove) this SET
             await asyncio.gather(deleting, return_exceptions=True)
         try:
-            await asyncio.wait_for(
-                self.client.set(KEY_PREFIX + key, value, ex=self.ttl_seconds), self.settings.timeout_seconds
-            )
+            await self._command("set", KEY_PREFIX + key, value, ex=self.ttl_seconds)
+        except _Skipped:
+            return
         except _FAILURES as exc:
             if _about_the_key(exc):
                 self._warn(f"SET {key} refused ({exc}); the block stays uncached", "key")
@@ -192,7 +279,9 @@ class RedisBlockCache:
 
     async def _delete(self, key: str) -> None:
         try:
-            await asyncio.wait_for(self.client.delete(KEY_PREFIX + key), self.settings.timeout_seconds)
+            await self._command("delete", KEY_PREFIX + key)
+        except _Skipped:
+            return
         except _FAILURES as exc:
             if _about_the_key(exc):
                 log.info("Redis cache: could not delete %s (%s)", key, exc)  # best effort

@@ -6,6 +6,7 @@ Never touches the machine's shared Redis on 6379.
 from __future__ import annotations
 
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -54,6 +55,16 @@ class RedisProcess:
                     raise RuntimeError(f"redis-server on {self.port} did not start") from None
                 time.sleep(0.05)
 
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its sockets open but answers nothing (a hung, very slow Redis)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after ``freeze`` (harmless when the server is running or gone)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.process is not None:
             self.process.kill()
@@ -83,26 +94,43 @@ def _cluster_port() -> int:
 
 
 class RedisCluster3:
-    """Three cluster-enabled redis-server masters joined with ``redis-cli --cluster create``."""
+    """Three cluster-enabled redis-server masters joined with ``redis-cli --cluster create``.
 
-    def __init__(self) -> None:
-        self.nodes = [
-            RedisProcess(_cluster_port(), "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
-            for _ in range(3)
-        ]
+    ``extra`` arguments go to every node (e.g. ``"--maxmemory-policy", "noeviction"``). A node that is
+    killed and started again keeps its slots (its nodes.conf stays in its directory).
+    """
+
+    def __init__(self, *extra: str) -> None:
+        options = ("--cluster-enabled", "yes", "--cluster-node-timeout", "2000", *extra)
+        self.nodes = [RedisProcess(_cluster_port(), *options) for _ in range(3)]
         addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
-        subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-        deadline = time.monotonic() + 30
-        while not all(n.client().cluster("info").get("cluster_state") == "ok" for n in self.nodes):
+        try:
+            subprocess.run(
+                [REDIS_CLI, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            )
+            self.wait_until_ok()
+        except BaseException:
+            self.stop()  # no orphaned servers when the cluster cannot be formed
+            raise
+
+    def wait_until_ok(self, seconds: float = 30) -> None:
+        """Until every node reports ``cluster_state:ok`` (after creation, or a node's restart)."""
+        deadline = time.monotonic() + seconds
+        while not all(self._state(n) == "ok" for n in self.nodes):
             if time.monotonic() > deadline:
                 raise RuntimeError("Redis Cluster did not become ready")
             time.sleep(0.1)
+
+    @staticmethod
+    def _state(node: RedisProcess) -> str | None:
+        try:
+            return redis.Redis(port=node.port, socket_timeout=1).cluster("info").get("cluster_state")
+        except redis.RedisError:
+            return None
 
     @property
     def url(self) -> str:
