@@ -15,7 +15,7 @@ $(STAMP): setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/streaming demo $(EDF)
+	$(BIN)/streaming demo $(EDF) $(if $(PORT),--port $(PORT))
 
 serve: $(STAMP)
 	$(BIN)/streaming serve

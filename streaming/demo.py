@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,11 +47,14 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def sample_request(result: IngestResult, channels: int = 23, seconds: float = 5.0) -> dict[str, object]:
-    """The README's request shape: ``channels`` channels, a ``seconds`` window, ~1000 pixels."""
+def sample_request(
+    result: IngestResult, channels: int = 23, seconds: float | None = 5.0
+) -> dict[str, object]:
+    """The README's request shape: ``channels`` channels, a ``seconds`` window (None: the whole
+    recording), ~1000 pixels."""
     chosen = result.channels[:channels]
     start = chosen[0].start
-    end = start + int(seconds * 1e6)
+    end = chosen[0].end if seconds is None else start + int(seconds * 1e6)
     return {
         "session": "demo",
         "packageId": result.package_id,
@@ -67,7 +71,8 @@ def print_banner(settings: Settings, result: IngestResult, recording: Path) -> N
     url = f"ws://{host}:{settings.server.port}/ts/query?package={result.package_id}"
     lines = [
         "",
-        f"Serving {recording.name} as package {result.package_id}",
+        f"Serving {recording.name} as package {result.package_id}"
+        + (" (ingested before: reusing its blocks)" if result.already_ingested else ""),
         f"  websocket: {url}",
         f"  health:    http://{host}:{settings.server.port}/ts/health",
         f"  channels ({len(result.channels)}):",
@@ -78,6 +83,8 @@ def print_banner(settings: Settings, result: IngestResult, recording: Path) -> N
         "    " + ujson.dumps({"packageId": result.package_id, "montage": "NOT_MONTAGED"}),
         "  then a page request (23 channels, 5 s):",
         "    " + ujson.dumps(sample_request(result)),
+        "  or zoomed out, min/max per pixel (the whole recording in 1000 px):",
+        "    " + ujson.dumps(sample_request(result, seconds=None)),
         "Press Ctrl-C to stop.",
         "",
     ]
@@ -95,6 +102,9 @@ def _local_store_url(directory: Path) -> str:
 
 async def run_demo(settings: Settings, recording: str | None) -> int:
     """Ingest ``recording`` (idempotently) and serve it until interrupted."""
+    # embedded-postgres (through platformdirs) warns on machines without a login session: harmless,
+    # and on the demo's console it looks like a fault.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     path = Path(recording) if recording else default_recording()
     data_dir = demo_data_dir(settings)
     if not settings.store.url:

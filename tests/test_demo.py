@@ -37,8 +37,13 @@ async def test_demo_serves_the_shared_eeg_with_embedded_services(tmp_path, share
             output.append(process.stdout.readline())
         banner = "".join(output)
         url = re.search(r"websocket: (ws://\S+)", banner).group(1)
-        request = ujson.loads(re.search(r"^    (\{\"session\".*)$", banner, re.M).group(1))
+        request, zoomed_out = (
+            ujson.loads(line) for line in re.findall(r"^    (\{\"session\".*)$", banner, re.M)
+        )
         assert len(request["virtualChannels"]) == 23
+        assert zoomed_out["endTime"] - zoomed_out["startTime"] == 192_000_000
+        assert zoomed_out["pixelWidth"] == 192_000  # 48 samples per pixel: min/max
+        assert "XDG_RUNTIME_DIR" not in banner
 
         client = await ViewerClient.connect(url.replace("localhost", "127.0.0.1"))
         try:
@@ -46,8 +51,12 @@ async def test_demo_serves_the_shared_eeg_with_embedded_services(tmp_path, share
             details = (await client.receive_json())["channelDetails"]
             assert len(details) == 30
             page = await client.page(request)
+            overview = await client.page(zoomed_out)
         finally:
             client.close()
+        for channel in zoomed_out["virtualChannels"]:
+            (message,) = overview.channel(channel["id"])
+            assert message.segment.isMinMax and message.segment.nrPoints == 2000
         reference = read_edf(shared_eeg)
         for channel in request["virtualChannels"]:
             (message,) = page.channel(channel["id"])
