@@ -514,6 +514,23 @@ def _cache_settings(**redis_changes: Any) -> tuple[RedisSettings, CacheSettings]
     return dataclasses.replace(settings.redis, **redis_changes), settings.cache
 
 
+@contextlib.asynccontextmanager
+async def _open_cache(**redis_changes: Any) -> Any:
+    """A RedisBlockCache (and its CPU pool) with some Redis settings changed, closed afterwards."""
+    from streaming.cache.redis_cache import RedisBlockCache
+    from streaming.cpu import CpuPool
+
+    cpu = CpuPool(1, 1 << 30)
+    try:
+        cache = await RedisBlockCache.open(*_cache_settings(**redis_changes), cpu)
+        try:
+            yield cache
+        finally:
+            await cache.close()
+    finally:
+        cpu.close()
+
+
 async def test_startup_warns_when_redis_would_not_evict(caplog):
     from streaming.cache.redis_cache import RedisBlockCache
     from streaming.cpu import CpuPool
@@ -564,17 +581,11 @@ async def test_startup_warns_when_any_cluster_node_would_not_evict(redis_cluster
 
 async def test_a_small_pool_waits_instead_of_failing(redis_target, caplog):
     """Many concurrent reads and writes through 2 connections (per node): no "Too many connections"."""
-    from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.cpu import CpuPool
-
     redis_server, cluster = redis_target
     caplog.set_level(logging.WARNING, logger="streaming.cache.redis_cache")
-    redis_settings, cache_settings = _cache_settings(
+    async with _open_cache(
         url=redis_server.url, cluster=cluster, max_connections=2, pool_wait_seconds=5
-    )
-    cpu = CpuPool(1, 1 << 30)
-    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
-    try:
+    ) as cache:
         samples = np.arange(50_000, dtype=np.float64)
         keys = [f"pool-test-{i}" for i in range(60)]
         for key in keys:
@@ -588,23 +599,14 @@ async def test_a_small_pool_waits_instead_of_failing(redis_target, caplog):
             nodes = cache.client.get_nodes()
             assert len(nodes) == 3 and all(n.max_connections == 2 for n in nodes)
             assert all(len(n._connections) <= 2 for n in nodes)
-    finally:
-        await cache.close()
-        cpu.close()
 
 
 async def test_a_read_waits_for_a_connection_longer_than_the_command_timeout(redis_target):
     """The pool wait (``pool_wait_seconds``) is its own bound, not cut short by ``timeout_seconds``."""
-    from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.cpu import CpuPool
-
     redis_server, cluster = redis_target
-    redis_settings, cache_settings = _cache_settings(
+    async with _open_cache(
         url=redis_server.url, cluster=cluster, max_connections=2, timeout_seconds=0.2, pool_wait_seconds=30
-    )
-    cpu = CpuPool(1, 1 << 30)
-    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
-    try:
+    ) as cache:
         samples = np.arange(1000, dtype=np.float64)
         cache.set_later("pool-wait", samples)
         await cache.flush()
@@ -615,23 +617,14 @@ async def test_a_read_waits_for_a_connection_longer_than_the_command_timeout(red
         found = await asyncio.wait_for(reading, 30)
         assert found is not None and np.array_equal(found, samples)
         assert cache.available
-    finally:
-        await cache.close()
-        cpu.close()
 
 
 async def test_the_wait_for_a_connection_is_bounded(redis_target):
     """No connection free for ``pool_wait_seconds``: the read is a miss, it does not wait on."""
-    from streaming.cache.redis_cache import RedisBlockCache
-    from streaming.cpu import CpuPool
-
     redis_server, cluster = redis_target
-    redis_settings, cache_settings = _cache_settings(
+    async with _open_cache(
         url=redis_server.url, cluster=cluster, max_connections=1, pool_wait_seconds=0.3, retry_seconds=0.1
-    )
-    cpu = CpuPool(1, 1 << 30)
-    cache = await RedisBlockCache.open(redis_settings, cache_settings, cpu)
-    try:
+    ) as cache:
         samples = np.arange(1000, dtype=np.float64)
         cache.set_later("pool-bound", samples)
         await cache.flush()
@@ -640,9 +633,6 @@ async def test_the_wait_for_a_connection_is_bounded(redis_target):
         await _eventually(lambda: cache.available, 10, "the cache never came back")
         found = await cache.get("pool-bound")
         assert found is not None and np.array_equal(found, samples)
-    finally:
-        await cache.close()
-        cpu.close()
 
 
 async def test_reads_queued_behind_a_hung_redis_do_not_each_wait_out_a_timeout():
