@@ -43,9 +43,9 @@ def _channel_from_row(row: Sequence[Any]) -> Channel:
 class IndexDatabase:
     """The Postgres side of the service: range lookups, package metadata, ingest writes."""
 
-    def __init__(self, pool: aiopg.Pool) -> None:
+    def __init__(self, pool: aiopg.Pool, where: str = "Postgres") -> None:
         self.pool = pool
-        self.where = "Postgres"  # for messages: which server this is
+        self.where = where  # which server this is, for operators' messages
         self._report_pool()
 
     def _report_pool(self) -> None:
@@ -78,9 +78,7 @@ class IndexDatabase:
                 f"cannot connect to {where}: no answer within {settings.connect_timeout_seconds:g} s "
                 "(postgres.connect_timeout_seconds)"
             ) from exc
-        database = cls(pool)
-        database.where = where
-        return database
+        return cls(pool, where)
 
     async def close(self) -> None:
         self.pool.close()
