@@ -6,8 +6,6 @@ import argparse
 import asyncio
 import logging
 import math
-import os
-import shutil
 import sys
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -17,7 +15,6 @@ import ujson
 from streaming.config import ConfigError, Settings, load_settings
 from streaming.errors import IngestError, ServiceUnavailable
 from streaming.logs import configure_logging
-from streaming.server import _OWNED_METRICS_DIR as OWNED_METRICS_DIR
 from streaming.server import run_workers, serve
 
 log = logging.getLogger("streaming")
@@ -101,13 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             if args.workers > 1:
-                try:
-                    return run_workers(settings, args.workers, list(sys.argv[1:] if argv is None else argv))
-                finally:
-                    # run_workers removes the metrics directory it made only when it returns.
-                    owned = os.environ.get(OWNED_METRICS_DIR)
-                    if owned:
-                        shutil.rmtree(owned, ignore_errors=True)
+                return run_workers(settings, args.workers, list(sys.argv[1:] if argv is None else argv))
             return asyncio.run(serve(settings))
         if args.command == "ingest":
             return asyncio.run(_ingest(settings, args))

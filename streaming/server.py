@@ -133,6 +133,16 @@ def run_workers(settings: Settings, workers: int, argv: Sequence[str]) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
         os.environ[_OWNED_METRICS_DIR] = directory
         os.execv(sys.executable, [sys.executable, "-m", "streaming", *argv])
+    try:
+        return _supervise(settings, workers)
+    finally:
+        owned = os.environ.get(_OWNED_METRICS_DIR)
+        if owned:  # the directory this command made for its workers' metrics, also when binding failed
+            shutil.rmtree(owned, ignore_errors=True)
+
+
+def _supervise(settings: Settings, workers: int) -> int:
+    """Bind, fork the workers, replace those that die, and return once all have stopped."""
     from prometheus_client import multiprocess
 
     sockets = bind(settings)
@@ -207,9 +217,6 @@ def run_workers(settings: Settings, workers: int, argv: Sequence[str]) -> int:
         log.warning("restarted worker %d as pid %d", number, pid)
     for _number, ready in children.values():
         os.close(ready)
-    owned = os.environ.get(_OWNED_METRICS_DIR)
-    if owned:
-        shutil.rmtree(owned, ignore_errors=True)
     return 1 if failures else 0
 
 
